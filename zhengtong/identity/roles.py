@@ -1,0 +1,79 @@
+"""The staff roles the platform ships, as Django groups with their permissions.
+
+Group names are stable codes; `ROLE_LABELS` gives the words people read.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+WINDOW_STAFF = "window_staff"
+APPROVER = "approver"
+DATA_OFFICER = "data_officer"
+GOVERNANCE_OFFICER = "governance_officer"
+AUDITOR = "auditor"
+LEADER = "leader"
+PLATFORM_ADMIN = "platform_admin"
+
+ROLE_LABELS = {
+    WINDOW_STAFF: _("window staff"),
+    APPROVER: _("approver"),
+    DATA_OFFICER: _("department data officer"),
+    GOVERNANCE_OFFICER: _("data governance officer"),
+    AUDITOR: _("auditor"),
+    LEADER: _("leader"),
+    PLATFORM_ADMIN: _("platform administrator"),
+}
+
+# Permission codenames ("app_label.codename") each role holds.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    WINDOW_STAFF: [
+        "identity.view_citizen",
+        "identity.add_citizen",
+        "identity.view_business",
+        "identity.add_business",
+    ],
+    APPROVER: [
+        "identity.view_citizen",
+        "identity.view_business",
+        "identity.reveal_personal_data",
+    ],
+    DATA_OFFICER: [
+        "identity.view_department",
+        "identity.view_apiclient",
+        "identity.add_apiclient",
+        "identity.change_apiclient",
+    ],
+    GOVERNANCE_OFFICER: [
+        "identity.view_department",
+        "identity.view_apiclient",
+    ],
+    AUDITOR: [
+        "identity.view_loginevent",
+        "identity.view_staffprofile",
+        "identity.view_trainingrecord",
+    ],
+    LEADER: [
+        "identity.view_department",
+        "identity.view_staffprofile",
+    ],
+    PLATFORM_ADMIN: [
+        "identity.view_department",
+        "identity.add_department",
+        "identity.view_staffprofile",
+        "identity.add_staffprofile",
+        "identity.change_staffprofile",
+        "identity.view_trainingrecord",
+        "identity.add_trainingrecord",
+        "identity.view_apiclient",
+        "identity.add_apiclient",
+        "identity.change_apiclient",
+        "identity.view_loginevent",
+        "core.view_calendarday",
+        "core.add_calendarday",
+        "core.change_calendarday",
+        "core.view_officialcalendaryear",
+        "core.add_officialcalendaryear",
+        "core.change_officialcalendaryear",
+    ],
+}
+
+REVEAL_PERSONAL_DATA = "identity.reveal_personal_data"

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from zhengtong.api import api
+from zhengtong.core import views as core_views
+
+admin.site.site_header = admin.site.site_title = "政通 Zhengtong"
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics_view, name="metrics"),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", include("zhengtong.identity.urls")),
+    path("", include("zhengtong.portal.urls")),
+]
