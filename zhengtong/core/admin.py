@@ -1,7 +1,7 @@
-"""Operators keep the working-day calendar here: one official year, with its holidays and make-up days.
+"""The operators' working-day calendar, shown read-only.
 
-A year added here replaces every other source for that year (see zhengtong.core.calendar), so enter all of
-its holidays and make-up working days from the State Council notice.
+Years are recorded through publish_calendar_year (the "record a year" page beside the public calendar, or
+PUT /api/v1/calendar/years/{year}), which checks the whole notice at once and replaces the year atomically.
 """
 
 from django.contrib import admin
@@ -12,15 +12,27 @@ from django.utils.translation import gettext_lazy as _
 from zhengtong.core.models import CalendarDay, DayKind, OfficialCalendarYear
 
 
-class CalendarDayInline(admin.TabularInline):
+class ReadOnly:
+    """Admin pages that show records whose changes go through actions elsewhere."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class CalendarDayInline(ReadOnly, admin.TabularInline):
     model = CalendarDay
     fields = ["date", "kind", "name"]
-    extra = 3
     ordering = ["date"]
 
 
 @admin.register(OfficialCalendarYear)
-class OfficialCalendarYearAdmin(admin.ModelAdmin):
+class OfficialCalendarYearAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["year", "notice_title", "notice_published_on", "holiday_count", "make_up_day_count"]
     search_fields = ["notice_title"]
     readonly_fields = ["recorded_at"]
@@ -39,15 +51,15 @@ class OfficialCalendarYearAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("holidays"), ordering="holidays")
     def holiday_count(self, obj: OfficialCalendarYear) -> int:
-        return int(obj.holidays)  # annotated by get_queryset
+        return int(getattr(obj, "holidays"))  # noqa: B009 (annotated by get_queryset)
 
     @admin.display(description=_("make-up working days"), ordering="make_up_days")
     def make_up_day_count(self, obj: OfficialCalendarYear) -> int:
-        return int(obj.make_up_days)  # annotated by get_queryset
+        return int(getattr(obj, "make_up_days"))  # noqa: B009 (annotated by get_queryset)
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(admin.ModelAdmin):
+class CalendarDayAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["date", "kind", "name", "year"]
     list_filter = ["year", "kind"]
     search_fields = ["name"]

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 
-from zhengtong.core import calendar
+from zhengtong.core import actions, calendar
 from zhengtong.core.errors import InvalidInput
 
 router = Router(tags=["calendar"])
@@ -114,6 +114,42 @@ def calendar_working_days_between(
     return WorkingDaysOut(
         start=start_date, end=end_date, working_days=count.days, provisional=count.provisional
     )
+
+
+class CalendarDayIn(Schema):
+    date: dt.date
+    kind: str
+    name: str = ""
+
+
+class CalendarYearIn(Schema):
+    notice_title: str
+    published_on: dt.date | None = None
+    days: list[CalendarDayIn]
+
+
+class CalendarYearOut(Schema):
+    year: int
+    notice_title: str
+    holidays: int
+    make_up_working_days: int
+
+
+@router.put(
+    "/calendar/years/{year}",
+    response=CalendarYearOut,
+    url_name="calendar_publish_year",
+    summary="Record a year's official holidays and make-up working days from the State Council notice",
+)
+def calendar_publish_year(request: HttpRequest, year: int, payload: CalendarYearIn) -> CalendarYearOut:
+    official = actions.publish_calendar_year(
+        request.auth,  # type: ignore[attr-defined]
+        year=year, notice_title=payload.notice_title, published_on=payload.published_on,
+        days=[actions.CalendarDayInput(day.date, day.kind, day.name) for day in payload.days],
+    )
+    kinds = [day.kind for day in payload.days]
+    return CalendarYearOut(year=official.year, notice_title=official.notice_title,
+                           holidays=kinds.count("holiday"), make_up_working_days=kinds.count("workday"))
 
 
 def _parse_date(field: str, value: str) -> dt.date:

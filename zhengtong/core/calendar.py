@@ -94,6 +94,19 @@ def day_info(day: dt.date) -> DayInfo:
     return DayInfo(date=day, is_working_day=year.is_working_day(day), name=year.name(day), source=year.source)
 
 
+def year_days(year: int) -> dict[dt.date, DayInfo]:
+    """Every day of a year, from one read of the table (for pages that show a whole year)."""
+    arrangement = _Calendar(year, year).year(year)
+    day, days = dt.date(year, 1, 1), {}
+    while day.year == year:
+        days[day] = DayInfo(date=day, is_working_day=arrangement.is_working_day(day), name=arrangement.name(day),
+                            source=arrangement.source)
+        if day == dt.date.max:
+            break
+        day += _ONE_DAY
+    return days
+
+
 def is_working_day(day: dt.date) -> bool:
     return day_info(day).is_working_day
 

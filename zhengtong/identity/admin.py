@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from zhengtong.core import masking
+from zhengtong.core.admin import ReadOnly
 from zhengtong.identity import actions
 from zhengtong.identity.models import (
     ApiClient,
@@ -32,17 +33,8 @@ def _login_through_platform(request: HttpRequest, extra_context: Any = None) -> 
 admin.site.login = _login_through_platform  # type: ignore[method-assign]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
     """For records whose changes belong to actions with their own pages, commands or API."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Division)

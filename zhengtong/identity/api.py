@@ -6,7 +6,7 @@ import datetime
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from zhengtong.core import masking
 from zhengtong.core.errors import NotPermitted
@@ -109,9 +109,9 @@ def _staff_actor(request: HttpRequest) -> User:
 
 
 @router.post("/citizens", response={201: CitizenOut}, summary="Register a citizen by real name")
-def register_citizen(request: HttpRequest, payload: CitizenIn) -> tuple[int, CitizenOut]:
+def register_citizen(request: HttpRequest, payload: CitizenIn) -> Status[CitizenOut]:
     citizen = actions.register_citizen(_staff_actor(request), actions.CitizenInput(**payload.dict()))
-    return 201, _masked_citizen(citizen)
+    return Status(201, _masked_citizen(citizen))
 
 
 class BusinessIn(Schema):
@@ -127,10 +127,10 @@ class BusinessOut(Schema):
 
 
 @router.post("/businesses", response={201: BusinessOut}, summary="Register a business")
-def register_business(request: HttpRequest, payload: BusinessIn) -> tuple[int, BusinessOut]:
+def register_business(request: HttpRequest, payload: BusinessIn) -> Status[BusinessOut]:
     actions.register_businesses(_staff_actor(request), [actions.BusinessInput(**payload.dict())])
     business = Business.objects.get(credit_code=payload.credit_code.strip().upper())
-    return 201, BusinessOut(name=business.name, credit_code=business.credit_code)
+    return Status(201, BusinessOut(name=business.name, credit_code=business.credit_code))
 
 
 class ApiClientIn(Schema):
@@ -166,10 +166,10 @@ def list_api_clients(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.post("/api-clients", response={201: IssuedOut}, summary="Issue a credential (shown once)")
-def create_api_client(request: HttpRequest, payload: ApiClientIn) -> tuple[int, dict[str, object]]:
+def create_api_client(request: HttpRequest, payload: ApiClientIn) -> Status[dict[str, object]]:
     department = get_object_or_404(Department, code=payload.department)
     issued = actions.create_api_client(_staff_actor(request), department=department, name=payload.name)
-    return 201, {**_client_out(issued.client), "credential": issued.credential}
+    return Status(201, {**_client_out(issued.client), "credential": issued.credential})
 
 
 @router.post("/api-clients/{key_id}/revoke", response=ApiClientOut, summary="Revoke a credential")

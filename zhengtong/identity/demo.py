@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import hmac
 import random
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
@@ -471,7 +473,7 @@ def plan_demo_city(*, citizens: int = 20000, businesses: int = 3000, seed: int =
     many citizens and businesses are drawn after everything else, so the first ones do not depend on them."""
     if citizens < 0 or businesses < 0:
         raise ValueError("citizens and businesses must not be negative")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     plan = DemoPlan(seed=seed)
@@ -569,12 +571,19 @@ def _seed_departments(plan: DemoPlan) -> int:
     return added
 
 
+@functools.cache
+def _demo_password_hash(hashers: tuple[str, ...]) -> str:
+    """The demo password hashed once per process (for the configured hashers): Argon2 for each of 170 accounts
+    would take a minute."""
+    return make_password(DEMO_PASSWORD)
+
+
 def _seed_staff(plan: DemoPlan, progress: bool) -> int:
     actions.ensure_roles()
     existing = set(User.objects.filter(username__in=[s.username for s in plan.staff])
                    .values_list("username", flat=True))
     departments = {d.code: d for d in Department.objects.filter(code__in={s.department_code for s in plan.staff})}
-    password_hash = make_password(DEMO_PASSWORD)  # hashed once: Argon2 for each of 150 accounts is slow
+    password_hash = _demo_password_hash(tuple(settings.PASSWORD_HASHERS))
     today = timezone.localdate()
     added = 0
     with _bar(progress, len(plan.staff), "staff", "person") as bar:

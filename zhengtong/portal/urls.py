@@ -11,5 +11,6 @@ urlpatterns = [
     path("departments/", views.departments, name="departments"),
     path("calendar/", views.calendar_year, name="calendar"),
     path("calendar/<int:year>/", views.calendar_year, name="calendar-year"),
+    path("calendar/<int:year>/record/", views.calendar_publish, name="calendar-publish"),
     path("accessibility/", views.accessibility, name="accessibility"),
 ]

@@ -11,7 +11,9 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, cast
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.db.models.functions import Substr
@@ -25,9 +27,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from zhengtong.core import actions as core_actions
 from zhengtong.core import calendar as working_calendar
+from zhengtong.core.actions import CalendarDayInput
+from zhengtong.core.errors import DomainError
+from zhengtong.core.models import OfficialCalendarYear
 from zhengtong.core.masking import mask_name, mask_phone, mask_resident_id
-from zhengtong.identity import actions, roles
+from zhengtong.identity import actions, roles, scope
 from zhengtong.identity.models import (
     ApiClient,
     Business,
@@ -40,7 +46,7 @@ from zhengtong.identity.models import (
     StaffProfile,
     User,
 )
-from zhengtong.portal import navigation
+from zhengtong.portal import forms, navigation
 from zhengtong.portal.context_processors import ELDER_COOKIE, elder_mode_of
 
 ELDER_COOKIE_MAX_AGE = 365 * 24 * 60 * 60
@@ -154,9 +160,8 @@ def _auditor_dashboard(user: User) -> dict[str, Any]:
     context = _staff_summary(user)
     since = timezone.now() - datetime.timedelta(days=7)
     # order_by() drops the model's default ordering, which would otherwise split the groups.
-    rows = (
-        LoginEvent.objects.filter(occurred_at__gte=since).values("kind").annotate(total=Count("id")).order_by()
-    )
+    events = scope.filter_by_scope(user, LoginEvent.objects.filter(occurred_at__gte=since))
+    rows = events.values("kind").annotate(total=Count("id")).order_by()
     counts = {row["kind"]: row["total"] for row in rows}
     context["login_counts"] = [
         {"kind": kind, "label": label, "total": counts.get(kind, 0)} for kind, label in LoginEventKind.choices
@@ -313,6 +318,7 @@ def calendar_year(request: HttpRequest, year: int | None = None) -> HttpResponse
     if not CALENDAR_YEARS[0] <= year <= CALENDAR_YEARS[1]:
         raise Http404("no calendar for this year")
     source = working_calendar.year_source(year)
+    days = working_calendar.year_days(year)
     months = []
     for month in range(1, 13):
         weeks = []
@@ -323,7 +329,7 @@ def calendar_year(request: HttpRequest, year: int | None = None) -> HttpResponse
                 if day.month != month:
                     cells.append(CalendarCell(day, False, False, "", ""))
                     continue
-                cell = _calendar_cell(day)
+                cell = _calendar_cell(days[day])
                 cells.append(cell)
                 if cell.kind in ("holiday", "makeup"):
                     notable.append(cell)
@@ -336,8 +342,37 @@ def calendar_year(request: HttpRequest, year: int | None = None) -> HttpResponse
         "months": months,
         "previous_year": year - 1 if year > CALENDAR_YEARS[0] else None,
         "next_year": year + 1 if year < CALENDAR_YEARS[1] else None,
+        "can_publish": scope.permitted(request.user, core_actions.PUBLISH_PERMISSION),
     }
     return render(request, "portal/calendar.html", context)
+
+
+@login_required
+def calendar_publish(request: HttpRequest, year: int) -> HttpResponse:
+    """Operators record a year's official arrangement from the State Council notice."""
+    if not scope.permitted(request.user, core_actions.PUBLISH_PERMISSION):
+        raise PermissionDenied
+    if not CALENDAR_YEARS[0] <= year <= CALENDAR_YEARS[1]:
+        raise Http404("no calendar for this year")
+    official = OfficialCalendarYear.objects.filter(year=year).first()
+    initial = {}
+    if official is not None:
+        recorded = [CalendarDayInput(day.date, day.kind, day.name) for day in official.days.all()]
+        initial = {"notice_title": official.notice_title, "published_on": official.notice_published_on,
+                   "days": forms.notice_lines(recorded)}
+    form = forms.CalendarNoticeForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            core_actions.publish_calendar_year(
+                request.user, year=year, notice_title=form.cleaned_data["notice_title"],
+                published_on=form.cleaned_data["published_on"], days=form.cleaned_data["days"])
+        except DomainError as error:
+            for problem in error.details:
+                form.add_error("days" if problem.field.startswith("days") else None, problem.reason)
+        else:
+            messages.success(request, _("The official calendar for %(year)d is recorded.") % {"year": year})
+            return HttpResponseRedirect(reverse("portal:calendar-year", args=[year]))
+    return render(request, "portal/calendar_publish.html", {"form": form, "year": year, "official": official})
 
 
 @dataclass(frozen=True)
@@ -366,8 +401,8 @@ def _runs(cells: list[CalendarCell]) -> list[CalendarNote]:
     return notes
 
 
-def _calendar_cell(day: datetime.date) -> CalendarCell:
-    info = working_calendar.day_info(day)
+def _calendar_cell(info: working_calendar.DayInfo) -> CalendarCell:
+    day = info.date
     weekend = day.weekday() >= 5
     if info.is_working_day:
         kind = "makeup" if weekend else "workday"

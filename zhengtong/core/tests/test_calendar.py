@@ -283,3 +283,11 @@ def test_deadline_tag_shows_official_deadlines_plainly():
     assert '<time datetime="2026-10-08">' in html
     assert "badge" not in html
     assert _render(None) == ""
+
+
+@pytest.mark.django_db
+def test_year_days_agrees_with_day_info_for_every_day_of_a_year(django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        days = calendar.year_days(2026)
+    assert len(days) == 365
+    assert all(days[day] == calendar.day_info(day) for day in days)

@@ -72,14 +72,14 @@ def make_staff(departments: dict[str, Department]) -> Callable[..., User]:
     counter = iter(range(1, 10_000))
 
     def make(*groups: str, department: str = "bureau", is_staff: bool = False, is_superuser: bool = False,
-             kind: str = "staff", profile: bool = True) -> User:
+             kind: str = "staff", profile: bool = True, data_scope: str = DataScope.DEPARTMENT_TREE) -> User:
         number = next(counter)
         user = User.objects.create_user(username=f"staff{number}", first_name=f"员工{number}", kind=kind,
                                         is_staff=is_staff, is_superuser=is_superuser)
         if profile:
             StaffProfile.objects.create(user=user, department=departments[department], title="科员",
                                         employee_number=f"E{number:05d}",
-                                        data_scope=DataScope.DEPARTMENT_TREE)
+                                        data_scope=data_scope)
         for name in groups:
             user.groups.add(Group.objects.get_or_create(name=name)[0])
         return user
@@ -261,6 +261,7 @@ def test_citizen_dashboard_masks_personal_data_on_the_server(client: Client, cit
     assert "330106********0015" in html
     assert "139****5678" in html
     assert "欧阳**" in html
+    assert "欧阳小明" not in html  # not even in the header's user menu
     assert "湖滨街道" in html
 
 
@@ -324,7 +325,7 @@ def test_leader_dashboard_charts_citizens_per_county_and_staff_per_department(
 @pytest.mark.django_db
 def test_auditor_dashboard_counts_login_events_of_the_last_week(client: Client,
                                                                 make_staff: Callable[..., User]) -> None:
-    auditor = make_staff(roles.AUDITOR)
+    auditor = make_staff(roles.AUDITOR, data_scope=DataScope.ALL)
     for _ in range(3):
         LoginEvent.objects.create(username="x", kind=LoginEventKind.FAILURE)
     LoginEvent.objects.create(username="x", kind=LoginEventKind.LOGIN)

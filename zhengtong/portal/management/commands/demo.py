@@ -7,6 +7,7 @@ Running it again adds nothing twice: the seed is reproducible and looks every ro
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import unicodedata
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         summary = seed_demo_city(citizens=citizens, businesses=businesses, seed=seed, progress=verbosity >= 1)
         self.stdout.write(
             f"Added {summary.divisions} divisions, {summary.departments} departments, {summary.staff} staff, "
-            f"{summary.citizens} citizens, {summary.businesses} businesses, {summary.accounts} citizen logins "
+            f"{summary.citizens} citizens, {summary.businesses} businesses, {summary.accounts} citizen login(s) "
             f"in {summary.seconds:.1f} s (seed {summary.seed}; seeding again adds nothing twice)."
         )
         self.stdout.write("")
@@ -87,15 +88,22 @@ class Command(BaseCommand):
         # The worker runs background tasks; it inherits this process's environment (database, var directory).
         worker = subprocess.Popen([sys.executable, "-m", "zhengtong", "worker"])  # noqa: S603
         self.stdout.write(f"Started the background worker (pid {worker.pid}).")
+        parent = os.getpid()
         try:
             call_command("serve", host=host, port=port)
         except KeyboardInterrupt:
             pass
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=WORKER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-            self.stdout.write("Stopped the background worker.")
+            # gunicorn forks its web workers inside `serve`, and each leaves through SystemExit up this same
+            # stack; only the process that started the background worker stops it.
+            if os.getpid() == parent:
+                self._stop(worker)
+
+    def _stop(self, worker: subprocess.Popen[bytes]) -> None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=WORKER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        self.stdout.write("Stopped the background worker.")

@@ -58,25 +58,28 @@
     if (!block.querySelector("table")) buildTable(container, data);
     if (typeof window.echarts === "undefined") return;
 
+    container.classList.add("chart--drawn"); // shown only now, so it has a width to measure
     var elder = document.documentElement.classList.contains("elder");
     var style = getComputedStyle(document.documentElement);
     var accent = style.getPropertyValue("--chart-bar").trim() || "#0b4a8b";
     var text = style.getPropertyValue("--text").trim() || "#1a1a1a";
     var fontSize = elder ? 18 : 13;
     var longest = data.categories.reduce(function (n, c) { return Math.max(n, String(c).length); }, 0);
+    // Room per bar in characters; turn the labels when they would run into each other.
+    var room = container.clientWidth / Math.max(data.categories.length, 1) / fontSize;
+    var rotate = longest <= room * 0.9 ? 0 : (longest <= room * 1.8 ? 30 : 60);
 
-    container.classList.add("chart--drawn");
     var chart = window.echarts.init(container, null, { renderer: "svg" });
     chart.setOption({
       animation: !quietMotion(),
       aria: { enabled: true },
       textStyle: { fontFamily: getComputedStyle(document.body).fontFamily, fontSize: fontSize, color: text },
-      grid: { left: 8, right: 24, top: 16, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 24, top: 24, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, textStyle: { fontSize: fontSize } },
       xAxis: {
         type: "category",
         data: data.categories,
-        axisLabel: { color: text, fontSize: fontSize, interval: 0, rotate: longest > 6 || data.categories.length > 6 ? 30 : 0 },
+        axisLabel: { color: text, fontSize: fontSize, interval: 0, rotate: rotate },
         axisLine: { lineStyle: { color: text } }
       },
       yAxis: {

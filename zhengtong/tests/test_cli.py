@@ -1,0 +1,71 @@
+"""The `zhengtong` command: the production server, the worker and the admin account."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from zhengtong.identity.models import User
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_runs_gunicorn_and_answers(tmp_path):
+    port = free_port()
+    environ = {**os.environ, "ZHENGTONG_VAR_DIR": str(tmp_path)}
+    environ.pop("DATABASE_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "zhengtong", "serve", "--port", str(port), "--workers", "1"],
+                              env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        body = b""
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # noqa: S310
+                    body = response.read()
+                    server_header = response.headers.get("Server", "")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert body == b'{"status": "ok"}'
+        assert "gunicorn" in server_header
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_worker_processes_the_queue_and_stops_in_batch_mode(db):
+    call_command("worker", "--batch")
+
+
+def test_createadmin_makes_a_superuser_with_the_admin_role(city, tmp_path, capsys):
+    password_file = tmp_path / "password"
+    password_file.write_text("Admin#2026pw\n")
+    call_command("createadmin", "--username", "root", "--department", "CITY-CA", "--password-file",
+                 str(password_file))
+    admin = User.objects.get(username="root")
+    assert admin.is_superuser and admin.check_password("Admin#2026pw")
+    assert list(admin.groups.values_list("name", flat=True)) == ["platform_admin"]
+    assert "authenticator" in capsys.readouterr().out
+
+
+def test_createadmin_applies_the_password_policy(city, tmp_path):
+    password_file = tmp_path / "password"
+    password_file.write_text("rootroot")
+    with pytest.raises(CommandError, match="password"):
+        call_command("createadmin", "--username", "root", "--department", "CITY-CA", "--password-file",
+                     str(password_file))
+    assert not User.objects.filter(username="root").exists()
+
+
+def test_createadmin_names_an_unknown_department(db, tmp_path):
+    with pytest.raises(CommandError, match="--department"):
+        call_command("createadmin", "--username", "root", "--department", "NOPE", "--password-file", "/dev/null")
