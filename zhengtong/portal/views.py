@@ -31,8 +31,8 @@ from zhengtong.core import actions as core_actions
 from zhengtong.core import calendar as working_calendar
 from zhengtong.core.actions import CalendarDayInput
 from zhengtong.core.errors import DomainError
-from zhengtong.core.models import OfficialCalendarYear
 from zhengtong.core.masking import mask_name, mask_phone, mask_resident_id
+from zhengtong.core.models import OfficialCalendarYear
 from zhengtong.identity import actions, roles, scope
 from zhengtong.identity.models import (
     ApiClient,
