@@ -103,7 +103,7 @@ class CitizenAdmin(ReadOnlyAdmin):
     list_filter = ["gender"]
     fields = readonly_fields = ("masked_name", "masked_resident_id", "gender", "division", "registered_at")
 
-    @admin.display(description=_("name"))
+    @admin.display(description=_("full name"))
     def masked_name(self, citizen: Citizen) -> str:
         return masking.mask_name(citizen.name)
 

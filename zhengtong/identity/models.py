@@ -187,7 +187,7 @@ class Citizen(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="citizen"
     )
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("full name"), max_length=100)
     resident_id = models.CharField(_("resident ID number"), max_length=18, unique=True)
     phone = models.CharField(_("mobile phone"), max_length=11, blank=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices)

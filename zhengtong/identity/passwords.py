@@ -42,6 +42,6 @@ class PasswordPolicyValidator:
 
     def get_help_text(self) -> str:
         return _(
-            "At least 8 characters, with three of: lower-case letters, upper-case letters, digits, symbols; "
+            "At least %(min)d characters, with three of: lower-case letters, upper-case letters, digits, symbols; "
             "not containing the user name."
-        )
+        ) % {"min": MIN_LENGTH}
