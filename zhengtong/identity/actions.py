@@ -263,6 +263,18 @@ def create_staff(actor: User | None, *, username: str, full_name: str, departmen
     return user
 
 
+def mark_demo_account(user: User, *, totp_secret: str | None) -> None:
+    """Flag an account of the synthetic demo city; staff get a confirmed second factor from the seed.
+
+    Only such accounts can have their current code printed (`zhengtong totp`).
+    """
+    changes: dict[str, object] = {"is_demo": True}
+    if totp_secret is not None:
+        changes.update(totp_secret=totp_secret, totp_confirmed_at=timezone.now())
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(**changes)
+
+
 def ensure_roles() -> dict[str, Group]:
     """Create or refresh the shipped roles (groups) and their permissions. Safe to call repeatedly."""
     groups = {}

@@ -513,18 +513,6 @@ class DemoSummary:
     seconds: float
 
 
-def _mark_demo_account(user: User, *, totp_secret: str | None) -> None:
-    """Flag a seeded account as a demo one and, for staff, give it a confirmed second factor.
-
-    TODO(identity.actions): this is the one direct model write of the demo seed. It belongs in an action
-    `mark_demo_account(user, *, totp_secret)`; move it there once that exists.
-    """
-    changes: dict[str, Any] = {"is_demo": True}
-    if totp_secret is not None:
-        changes.update(totp_secret=totp_secret, totp_confirmed_at=timezone.now())
-    User.objects.filter(pk=user.pk).update(**changes)
-
-
 @contextmanager
 def _bar(progress: bool, total: int, desc: str, unit: str) -> Iterator[Any]:
     bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, file=sys.stderr, leave=True,
@@ -600,7 +588,7 @@ def _seed_staff(plan: DemoPlan, progress: bool) -> int:
                     actions.record_training(None, user.staff, course=TRAINING_COURSE, completed_on=completed,
                                             certificate_number=f"YXPX-{completed:%Y}-{item.employee_number}")
                 actions.set_roles(None, user, [item.role])
-                _mark_demo_account(user, totp_secret=totp_secret_for(plan.seed, item.username))
+                actions.mark_demo_account(user, totp_secret=totp_secret_for(plan.seed, item.username))
                 added += 1
             bar.update(1)
     return added
@@ -631,7 +619,7 @@ def _seed_citizen_persona(plan: DemoPlan) -> int:
     if citizen.user_id is not None:
         return 0
     user = actions.create_citizen_account(None, citizen, username="citizen", password=DEMO_PASSWORD)
-    _mark_demo_account(user, totp_secret=None)
+    actions.mark_demo_account(user, totp_secret=None)
     return 1
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, Group
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from zhengtong.core.masking import keep_ends, mask_name
 from zhengtong.identity import roles
@@ -366,7 +366,8 @@ def test_admin_dashboard_shows_platform_counts(client: Client, make_staff: Calla
     client.force_login(admin)
     response = client.get(reverse("portal:dashboard"))
     assert response.status_code == 200
-    counts = {str(label): value for label, value in response.context["platform_counts"]}
+    with translation.override("en"):
+        counts = {str(label): value for label, value in response.context["platform_counts"]}
     assert counts["departments"] == 3
     assert counts["citizens"] == 1
     assert counts["staff members"] == 1
