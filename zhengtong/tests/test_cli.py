@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 from django.core.management import CommandError, call_command
+from django_tasks import TaskResultStatus, task
 
 from zhengtong.identity.models import User
 
@@ -42,8 +43,19 @@ def test_serve_runs_gunicorn_and_answers(tmp_path):
         server.wait(timeout=20)
 
 
-def test_worker_processes_the_queue_and_stops_in_batch_mode(db):
+@task()
+def add_up(numbers: list[int]) -> int:
+    return sum(numbers)
+
+
+@pytest.mark.django_db(transaction=True)  # the worker commits and closes connections as it goes
+def test_worker_runs_queued_tasks_and_stops_in_batch_mode():
+    queued = add_up.enqueue([1, 2, 3])
+    assert queued.status == TaskResultStatus.READY
     call_command("worker", "--batch")
+    queued.refresh()
+    assert queued.status == TaskResultStatus.SUCCESSFUL
+    assert queued.return_value == 6
 
 
 def test_createadmin_makes_a_superuser_with_the_admin_role(city, tmp_path, capsys):
