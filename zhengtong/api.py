@@ -50,6 +50,12 @@ def _field_name(location: list[Any]) -> str:
     return ".".join(parts) or str(location[0])
 
 
+def unknown_endpoint(request: HttpRequest, path: str) -> HttpResponse:
+    """Paths under /api/ that match no endpoint still answer in the API's error shape, not an HTML page."""
+    message = _("There is no API endpoint at %(path)s.") % {"path": request.path}
+    return error_response(request, 404, "not_found", message)
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     details = [FieldProblem(_field_name(list(error.get("loc", []))), str(error.get("msg", ""))) for error in exc.errors]

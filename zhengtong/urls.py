@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from zhengtong.api import api
+from zhengtong.api import api, unknown_endpoint
 from zhengtong.core import views as core_views
 
 admin.site.site_header = admin.site.site_title = "政通 Zhengtong"
@@ -11,6 +11,7 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
+    re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("zhengtong.identity.urls")),

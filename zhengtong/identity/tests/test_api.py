@@ -193,3 +193,10 @@ def test_the_openapi_document_is_served(client, db):
     document = client.get(API + "/openapi.json").json()
     assert "/api/v1/citizens" in document["paths"]
     assert client.get(API + "/docs").status_code == 200
+
+
+def test_unknown_endpoints_answer_in_the_error_shape(client, db):
+    response = client.get(API + "/no-such-thing", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "There is no API endpoint at /api/v1/no-such-thing.",
+                               "details": []}
