@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_tasks",
     "django_tasks_db",
+    # Ninja as an app serves its API docs page from its own static files, not from a CDN.
+    "ninja",
     "zhengtong.core",
     "zhengtong.identity",
     "zhengtong.portal",

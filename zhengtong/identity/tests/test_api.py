@@ -192,7 +192,11 @@ def test_reference_data_is_public(client, city):
 def test_the_openapi_document_is_served(client, db):
     document = client.get(API + "/openapi.json").json()
     assert "/api/v1/citizens" in document["paths"]
-    assert client.get(API + "/docs").status_code == 200
+    docs = client.get(API + "/docs")
+    assert docs.status_code == 200
+    # The docs page loads Swagger UI from this server, never from a CDN (the platform runs offline).
+    assert "/static/ninja/swagger-ui" in docs.content.decode()
+    assert "cdn" not in docs.content.decode().lower()
 
 
 def test_unknown_endpoints_answer_in_the_error_shape(client, db):
