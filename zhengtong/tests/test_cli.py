@@ -1,6 +1,7 @@
 """The `zhengtong` command: the production server, the worker and the admin account."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,11 +21,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_runs_gunicorn_and_answers(tmp_path):
+def test_serve_runs_gunicorn_and_its_processes_share_metrics(tmp_path):
     port = free_port()
     environ = {**os.environ, "ZHENGTONG_VAR_DIR": str(tmp_path)}
     environ.pop("DATABASE_URL", None)
-    server = subprocess.Popen([sys.executable, "-m", "zhengtong", "serve", "--port", str(port), "--workers", "1"],
+    server = subprocess.Popen([sys.executable, "-m", "zhengtong", "serve", "--port", str(port), "--workers", "2"],
                               env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         body = b""
@@ -38,6 +39,14 @@ def test_serve_runs_gunicorn_and_answers(tmp_path):
                 time.sleep(0.2)
         assert body == b'{"status": "ok"}'
         assert "gunicorn" in server_header
+        for _ in range(5):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:  # noqa: S310
+            metrics = response.read().decode()
+        # Whichever process answered, /metrics counts the requests of all of them.
+        counted = re.search(r'zhengtong_http_requests_total\{method="GET",route="healthz",status="200"\} (\S+)',
+                            metrics)
+        assert counted is not None and float(counted.group(1)) >= 6
     finally:
         server.terminate()
         server.wait(timeout=20)

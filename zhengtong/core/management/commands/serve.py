@@ -1,11 +1,9 @@
 """`zhengtong serve`: the production server (gunicorn), not Django's development server."""
 
 import os
-import shutil
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from gunicorn.app.base import BaseApplication
 
 
@@ -34,11 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=4)
 
     def handle(self, *args: Any, host: str, port: int, workers: int, threads: int, **options: Any) -> None:
-        # Several worker processes share one metrics registry through files in var/.
-        metrics_dir = settings.VAR_DIR / "prometheus"
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            raise CommandError("start the server with the `zhengtong serve` command, which prepares the shared "
+                               "metrics directory before Django loads")
         self.stdout.write(f"Serving Zhengtong on http://{host}:{port}/ with {workers} workers")
         PlatformServer({
             "bind": f"{host}:{port}",

@@ -78,8 +78,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo logins 演示账号") + f" (password for all: {summary.password})")
         self.stdout.write(logins_table(summary))
         self.stdout.write("")
-        self.stdout.write("Staff log in with the password, then the 6-digit code that `zhengtong totp <username>` "
-                          "prints (or `python -m zhengtong totp <username>`); it changes every 30 seconds.")
+        self.stdout.write("Staff log in with the password, then the 6-digit code that "
+                          "`.venv/bin/zhengtong totp <username>` prints in the project folder; it changes every "
+                          "30 seconds.")
         if no_serve:
             return
         self._serve(host, port)
