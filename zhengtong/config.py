@@ -133,6 +133,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(PREFIX + "SECURE_COOKIES", _parse_bool, False, "send cookies over HTTPS only"),
     Setting(PREFIX + "METRICS_ALLOWED_NETWORKS", _parse_networks, ["127.0.0.0/8", "::1/128"],
             "addresses that may read /metrics"),
+    Setting(PREFIX + "AUDIT_WITNESS", _parse_text, None,
+            "file or http(s) URL receiving every signed audit tree head; var/audit-witness.jsonl when unset"),
     Setting(PREFIX + "SITE_NAME", _parse_text, "云溪市一体化政务服务平台", "site name shown in pages and metadata"),
     Setting(PREFIX + "SITE_ID_CODE", _parse_text, "0000000000", "the government website identification code"),
 )

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 from stdnum.cn import ric, uscc
 
+from zhengtong.audit import triggers
 from zhengtong.identity import actions, roles, totp
 from zhengtong.identity.models import DataScope, Department, DivisionLevel, User
 
 PASSWORD = "Test#pass2026"
+COMMITTING_FIXTURES = {"transactional_db", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def _audit_tables_append_only(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs with the audit triggers in place. Tests that commit (live server, transactional
+    tests) are emptied by truncating every table afterwards, which the triggers refuse; they are lifted just
+    for that cleanup, and only in the test database."""
+    marker = request.node.get_closest_marker("django_db")
+    committing = bool(COMMITTING_FIXTURES & set(request.fixturenames)) or bool(
+        marker and marker.kwargs.get("transaction"))
+    if not committing and "db" not in request.fixturenames and marker is None:
+        yield
+        return
+    request.getfixturevalue("transactional_db" if committing else "db")
+    triggers.install(connection)
+    yield
+    if committing:
+        triggers.remove(connection)
 
 
 def resident_id(serial: int, *, county: str = "330106", born: datetime.date = datetime.date(1985, 6, 1),

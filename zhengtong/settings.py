@@ -22,6 +22,7 @@ CRYPTO_SUITE = CONFIG[PREFIX + "CRYPTO_SUITE"]
 SESSION_IDLE_SECONDS = CONFIG[PREFIX + "SESSION_IDLE_MINUTES"] * 60
 METRICS_ALLOWED_NETWORKS = CONFIG[PREFIX + "METRICS_ALLOWED_NETWORKS"]
 SITE_NAME = CONFIG[PREFIX + "SITE_NAME"]
+AUDIT_WITNESS = CONFIG[PREFIX + "AUDIT_WITNESS"] or str(VAR_DIR / "audit-witness.jsonl")
 SITE_ID_CODE = CONFIG[PREFIX + "SITE_ID_CODE"]
 
 INSTALLED_APPS = [
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     # Ninja as an app serves its API docs page from its own static files, not from a CDN.
     "ninja",
     "zhengtong.core",
+    "zhengtong.audit",
     "zhengtong.identity",
     "zhengtong.portal",
     # After the project's apps, so that portal's base template is found first.

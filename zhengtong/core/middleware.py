@@ -9,6 +9,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse
 
 from zhengtong.core import metrics
+from zhengtong.core.context import RequestContext, reset_current_request, set_current_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An id passed in by a trusted proxy is kept only when it is short and plain, so it cannot forge log lines.
@@ -26,12 +27,15 @@ class RequestIdMiddleware:
         request.request_id = request_id  # type: ignore[attr-defined]
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = set_current_request(RequestContext(request_id, request.META.get("REMOTE_ADDR") or None))
         started = time.perf_counter()
         try:
             response = self.get_response(request)
         except Exception:
             log.exception("request failed", method=request.method, path=request.path)
             raise
+        finally:
+            reset_current_request(token)
         elapsed = time.perf_counter() - started
         route = _route_name(request)
         metrics.observe_request(request.method or "", route, response.status_code, elapsed)

@@ -24,6 +24,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from zhengtong.audit import actions as audit
+from zhengtong.audit.models import ActorKind, Result
 from zhengtong.core import crypto, metrics
 from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, NotPermitted
 from zhengtong.identity import roles, scope, totp, validation
@@ -34,7 +36,6 @@ from zhengtong.identity.models import (
     DataScope,
     Department,
     Division,
-    LoginEvent,
     LoginEventKind,
     StaffProfile,
     TrainingRecord,
@@ -62,6 +63,21 @@ def _raise_problems(problems: list[FieldProblem]) -> None:
         raise InvalidInput("; ".join(f"{p.field}: {p.reason}" for p in problems), problems)
 
 
+def actor_of(who: User | ApiClient | None) -> audit.Actor:
+    """The audit trail's plain description of who acts; None is the platform acting at the shell."""
+    if who is None:
+        return audit.SYSTEM
+    if isinstance(who, ApiClient):
+        return audit.Actor(ActorKind.API_CLIENT, who.key_id, who.name, who.department.code)
+    if not getattr(who, "is_authenticated", False):
+        return audit.Actor(ActorKind.ANONYMOUS)
+    staff = getattr(who, "staff", None)
+    return audit.Actor(
+        ActorKind.STAFF if staff is not None else ActorKind.CITIZEN, str(who.pk), who.display_name,
+        staff.department.code if staff is not None else "", ",".join(sorted(g.name for g in who.groups.all())),
+    )
+
+
 # --- divisions and departments ---------------------------------------------------------------------------
 
 
@@ -78,9 +94,11 @@ def create_division(actor: User | None, *, code: str, name: str, level: int, par
         problems.append(FieldProblem("level", _("The level must be below the parent's level.")))
     _raise_problems(problems)
     with transaction.atomic():
-        division, _created = Division.objects.get_or_create(
+        division, created = Division.objects.get_or_create(
             code=code, defaults={"name": name, "name_en": name_en, "level": level, "parent": parent}
         )
+        if created:
+            audit.record("identity.create_division", actor_of(actor), object_type="division", object_id=code)
     return division
 
 
@@ -96,10 +114,12 @@ def create_department(actor: User | None, *, code: str, name: str, division: Div
     tree_path = (parent.tree_path if parent else "/") + code + "/"
     try:
         with transaction.atomic():
-            return Department.objects.create(
+            department = Department.objects.create(
                 code=code, name=name, name_en=name_en, parent=parent, division=division, functions=functions,
                 credit_code=credit_code, tree_path=tree_path, is_governance_office=is_governance_office,
             )
+            audit.record("identity.create_department", actor_of(actor), object_type="department", object_id=code)
+            return department
     except IntegrityError:
         raise Conflict(_("A department with this code or credit code exists already."),
                        [FieldProblem("code", _("already registered"))]) from None
@@ -143,6 +163,8 @@ def register_citizen(actor: User | None, data: CitizenInput) -> Citizen:
             raise Conflict(_("A citizen with this resident ID is registered already."),
                            [FieldProblem("resident_id", _("already registered"))])
         citizen.save()
+        audit.record("identity.register_citizen", actor_of(actor), object_type="citizen", object_id=citizen.pk,
+                     subjects=[citizen.resident_id])
     return citizen
 
 
@@ -168,6 +190,10 @@ def register_citizens(actor: User | None, rows: Iterable[CitizenInput], *, batch
                             .values_list("resident_id", flat=True))
         new = [c for c in citizens if c.resident_id not in existing]
         Citizen.objects.bulk_create(new, batch_size=batch_size)
+        if new:
+            # One entry for the batch; every person registered is a data subject of it.
+            audit.record("identity.register_citizens", actor_of(actor), object_type="citizen",
+                         subjects=[c.resident_id for c in new], detail={"count": len(new)})
     return len(new)
 
 
@@ -210,6 +236,10 @@ def register_businesses(actor: User | None, rows: Sequence[BusinessInput]) -> in
             raise Conflict(_("A business with this credit code is registered already."),
                            [FieldProblem("credit_code", _("already registered"))])
         Business.objects.bulk_create(new, batch_size=2000)
+        if new:
+            audit.record("identity.register_businesses", actor_of(actor), object_type="business",
+                         object_id=new[0].credit_code if len(new) == 1 else "",
+                         subjects=[b.credit_code for b in new], detail={"count": len(new)})
     return len(new)
 
 
@@ -235,6 +265,8 @@ def create_citizen_account(actor: User | None, citizen: Citizen, *, username: st
         user.save()
         citizen.user = user
         citizen.save(update_fields=["user"])
+        audit.record("identity.create_citizen_account", actor_of(actor), object_type="user", object_id=user.pk,
+                     subjects=[citizen.resident_id])
     return user
 
 
@@ -260,6 +292,9 @@ def create_staff(actor: User | None, *, username: str, full_name: str, departmen
         user.save()
         StaffProfile.objects.create(user=user, department=department, employee_number=employee_number,
                                     data_scope=data_scope, title=title)
+        audit.record("identity.create_staff", actor_of(actor), object_type="user", object_id=user.pk,
+                     detail={"username": username, "department": department.code, "data_scope": data_scope,
+                             "superuser": is_superuser})
     return user
 
 
@@ -273,6 +308,7 @@ def mark_demo_account(user: User, *, totp_secret: str | None) -> None:
         changes.update(totp_secret=totp_secret, totp_confirmed_at=timezone.now())
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(**changes)
+        audit.record("identity.mark_demo_account", audit.SYSTEM, object_type="user", object_id=user.pk)
 
 
 def ensure_roles() -> dict[str, Group]:
@@ -327,6 +363,8 @@ def set_roles(actor: User | None, user: User, role_names: Iterable[str]) -> None
     check_role_grant(user, groups)
     with transaction.atomic():
         user.groups.set(groups)
+        audit.record("identity.set_roles", actor_of(actor), object_type="user", object_id=user.pk,
+                     detail={"roles": sorted(names)})
 
 
 def record_training(actor: User | None, staff: StaffProfile, *, course: str, completed_on: datetime.date,
@@ -339,13 +377,19 @@ def record_training(actor: User | None, staff: StaffProfile, *, course: str, com
         problems.append(FieldProblem("completed_on", _("The date cannot be in the future.")))
     _raise_problems(problems)
     with transaction.atomic():
-        return TrainingRecord.objects.create(staff=staff, course=course.strip(), completed_on=completed_on,
-                                             certificate_number=certificate_number, recorded_by=actor)
+        record = TrainingRecord.objects.create(staff=staff, course=course.strip(), completed_on=completed_on,
+                                               certificate_number=certificate_number, recorded_by=actor)
+        audit.record("identity.record_training", actor_of(actor), object_type="user", object_id=staff.user_id,
+                     detail={"course": record.course, "completed_on": completed_on.isoformat()})
+        return record
 
 
 def set_elder_mode(user: User, enabled: bool) -> None:
     """Remember a person's choice of the elder-friendly mode."""
-    User.objects.filter(pk=user.pk).update(elder_mode=enabled)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(elder_mode=enabled)
+        audit.record("identity.set_elder_mode", actor_of(user), object_type="user", object_id=user.pk,
+                     detail={"enabled": enabled})
     user.elder_mode = enabled
 
 
@@ -373,13 +417,18 @@ def create_api_client(actor: User | None, *, department: Department, name: str) 
             department=department, name=name.strip(), key_id=key_id, secret_hash=_hash_secret(secret, algorithm),
             hash_algorithm=algorithm, created_by=actor,
         )
+        audit.record("identity.create_api_client", actor_of(actor), object_type="api_client", object_id=key_id,
+                     detail={"department": department.code, "name": client.name})
     return IssuedCredential(client, f"{key_id}.{secret}")
 
 
 def revoke_api_client(actor: User | None, client: ApiClient) -> None:
     _require(actor, "identity.change_apiclient", client)
     with transaction.atomic():
-        ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revoked = ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            audit.record("identity.revoke_api_client", actor_of(actor), object_type="api_client",
+                         object_id=client.key_id)
     client.refresh_from_db()
 
 
@@ -418,16 +467,21 @@ class LoginResult:
     locked_until: datetime.datetime | None = None
 
 
-def _client_address(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+_LOGIN_RESULTS = {
+    LoginEventKind.LOGIN: Result.OK, LoginEventKind.LOGOUT: Result.OK, LoginEventKind.TIMEOUT: Result.OK,
+    LoginEventKind.SECOND_FACTOR_ENROLLED: Result.OK, LoginEventKind.LOCKED: Result.OK,
+    LoginEventKind.REFUSED_LOCKED: Result.DENIED,
+}
 
 
 def record_login_event(request: HttpRequest, kind: str, *, user: User | None = None, username: str = "") -> None:
-    LoginEvent.objects.create(
-        kind=kind, user=user, username=(user.username if user else username)[:150],
-        client_address=_client_address(request), user_agent=request.headers.get("User-Agent", "")[:300],
-        request_id=getattr(request, "request_id", ""),
-    )
+    """Logins, logouts and failures go to the audit trail (inside the caller's transaction when there is one)."""
+    actor = actor_of(user) if user is not None else audit.Actor(ActorKind.ANONYMOUS)
+    values = {"object_type": "user", "object_id": user.pk if user else "",
+              "result": _LOGIN_RESULTS.get(LoginEventKind(kind), Result.FAILED),
+              "detail": {"username": (user.username if user else username)[:150],
+                         "user_agent": request.headers.get("User-Agent", "")[:300]}}
+    audit.record_alone(kind, actor, **values)
     metrics.LOGINS.labels(event=kind).inc()
 
 

@@ -19,7 +19,6 @@ from zhengtong.identity.models import (
     Citizen,
     Department,
     Division,
-    LoginEvent,
     StaffProfile,
     TrainingRecord,
     User,
@@ -123,10 +122,3 @@ class BusinessAdmin(ReadOnlyAdmin):
 class ApiClientAdmin(ReadOnlyAdmin):
     list_display = ["name", "department", "key_id", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["department"]
-
-
-@admin.register(LoginEvent)
-class LoginEventAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "username", "kind", "client_address", "request_id"]
-    list_filter = ["kind"]
-    search_fields = ["username"]

@@ -258,33 +258,14 @@ class ApiClient(models.Model):
 
 
 class LoginEventKind(models.TextChoices):
-    LOGIN = "login", _("logged in")
-    LOGOUT = "logout", _("logged out")
-    FAILURE = "failure", _("wrong password")
-    UNKNOWN_USER = "unknown_user", _("unknown user name")
-    LOCKED = "locked", _("account locked")
-    REFUSED_LOCKED = "refused_locked", _("refused: account locked")
-    SECOND_FACTOR_FAILURE = "totp_failure", _("wrong second-factor code")
-    SECOND_FACTOR_ENROLLED = "totp_enrolled", _("second factor enrolled")
-    TIMEOUT = "timeout", _("session timed out")
+    """Login events, recorded in the audit trail under these action names."""
 
-
-class LoginEvent(models.Model):
-    """Every login, logout and failure. Written only by identity.actions; never edited."""
-
-    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
-    username = models.CharField(max_length=150)
-    kind = models.CharField(max_length=20, choices=LoginEventKind.choices)
-    client_address = models.GenericIPAddressField(null=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    data_scope_paths = ScopePaths(owner="user")
-
-    class Meta:
-        verbose_name = _("login event")
-        verbose_name_plural = _("login events")
-        ordering = ["-occurred_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.username} {self.kind}"
+    LOGIN = "identity.login", _("logged in")
+    LOGOUT = "identity.logout", _("logged out")
+    FAILURE = "identity.login_failed", _("wrong password")
+    UNKNOWN_USER = "identity.login_unknown_user", _("unknown user name")
+    LOCKED = "identity.account_locked", _("account locked")
+    REFUSED_LOCKED = "identity.login_refused_locked", _("refused: account locked")
+    SECOND_FACTOR_FAILURE = "identity.second_factor_failed", _("wrong second-factor code")
+    SECOND_FACTOR_ENROLLED = "identity.second_factor_enrolled", _("second factor enrolled")
+    TIMEOUT = "identity.session_timeout", _("session timed out")

@@ -16,10 +16,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.core.errors import DomainError
 from zhengtong.identity import actions, scope, totp
 from zhengtong.identity.actions import LoginOutcome
-from zhengtong.identity.models import ApiClient, Department, LoginEvent, LoginEventKind, User
+from zhengtong.identity.models import ApiClient, Department, LoginEventKind, User
 
 NEXT_KEY = "identity.next"
 
@@ -111,16 +112,19 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def login_events_view(request: HttpRequest) -> HttpResponse:
-    if not scope.permitted(request.user, "identity.view_loginevent"):
+    if not scope.permitted(request.user, "audit.view_auditentry"):
         raise PermissionDenied
-    events = scope.filter_by_scope(request.user, LoginEvent.objects.all())
+    events = AuditEntry.objects.filter(action__in=LoginEventKind.values)
     kind = request.GET.get("kind", "")
     if kind in LoginEventKind.values:
-        events = events.filter(kind=kind)
+        events = events.filter(action=kind)
     username = request.GET.get("username", "").strip()
     if username:
-        events = events.filter(username=username)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
+        events = events.filter(detail__username=username)
+    page = Paginator(events.order_by("-id"), 50).get_page(request.GET.get("page"))
+    labels = dict(LoginEventKind.choices)
+    for event in page:
+        event.kind_label = labels[event.action]  # type: ignore[attr-defined]
     return render(request, "identity/login_events.html", {
         "page": page, "kinds": LoginEventKind.choices, "kind": kind, "username": username,
     })

@@ -27,6 +27,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.core import actions as core_actions
 from zhengtong.core import calendar as working_calendar
 from zhengtong.core.actions import CalendarDayInput
@@ -41,7 +42,6 @@ from zhengtong.identity.models import (
     Department,
     Division,
     DivisionLevel,
-    LoginEvent,
     LoginEventKind,
     StaffProfile,
     User,
@@ -138,9 +138,12 @@ def _staff_summary(user: User) -> dict[str, Any]:
     profile = StaffProfile.objects.select_related("department").filter(user=user).first()
     names = sorted(navigation.group_names(user))
     role_labels = [roles.ROLE_LABELS.get(name, name) for name in names]
+    labels = dict(LoginEventKind.choices)
+    own_logins = AuditEntry.objects.filter(action__in=LoginEventKind.values, object_type="user",
+                                           object_id=str(user.pk)).order_by("-id")[:RECENT_LOGINS]
     recent_logins = [
-        {"occurred_at": event.occurred_at, "kind": event.get_kind_display(), "address": event.client_address}
-        for event in LoginEvent.objects.filter(user=user).order_by("-occurred_at", "-id")[:RECENT_LOGINS]
+        {"occurred_at": event.occurred_at, "kind": labels[event.action], "address": event.client_address}
+        for event in own_logins
     ]
     return {"staff_profile": profile, "role_labels": role_labels, "recent_logins": recent_logins}
 
@@ -160,9 +163,9 @@ def _auditor_dashboard(user: User) -> dict[str, Any]:
     context = _staff_summary(user)
     since = timezone.now() - datetime.timedelta(days=7)
     # order_by() drops the model's default ordering, which would otherwise split the groups.
-    events = scope.filter_by_scope(user, LoginEvent.objects.filter(occurred_at__gte=since))
-    rows = events.values("kind").annotate(total=Count("id")).order_by()
-    counts = {row["kind"]: row["total"] for row in rows}
+    events = AuditEntry.objects.filter(occurred_at__gte=since, action__in=LoginEventKind.values)
+    rows = events.values("action").annotate(total=Count("id")).order_by()
+    counts = {row["action"]: row["total"] for row in rows}
     context["login_counts"] = [
         {"kind": kind, "label": label, "total": counts.get(kind, 0)} for kind, label in LoginEventKind.choices
     ]
@@ -198,7 +201,7 @@ def _admin_dashboard(user: User) -> dict[str, Any]:
         (_("active API clients"), ApiClient.objects.filter(revoked_at__isnull=True).count()),
         (
             _("failed logins in the last 24 hours"),
-            LoginEvent.objects.filter(occurred_at__gte=since, kind__in=failures).count(),
+            AuditEntry.objects.filter(occurred_at__gte=since, action__in=failures).count(),
         ),
     ]
     context["admin_url"] = navigation.reverse_or_none("admin:index") if user.is_staff else None

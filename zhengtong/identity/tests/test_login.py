@@ -8,9 +8,10 @@ import time_machine
 from django.contrib.auth.hashers import identify_hasher
 from django.urls import reverse
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.conftest import PASSWORD
 from zhengtong.identity import roles
-from zhengtong.identity.models import LoginEvent, LoginEventKind, User
+from zhengtong.identity.models import LoginEventKind, User
 
 LOGIN = "/login/"
 
@@ -19,8 +20,12 @@ def post_login(client, username, password, **extra):
     return client.post(LOGIN, {"username": username, "password": password, **extra})
 
 
+def login_events(username):
+    return AuditEntry.objects.filter(action__in=LoginEventKind.values, detail__username=username).order_by("id")
+
+
 def kinds(username):
-    return list(LoginEvent.objects.filter(username=username).order_by("id").values_list("kind", flat=True))
+    return list(login_events(username).values_list("action", flat=True))
 
 
 def test_passwords_are_stored_with_argon2(citizen_user):
@@ -33,8 +38,9 @@ def test_citizen_logs_in_with_password_and_the_login_is_recorded(client, citizen
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:dashboard")
     assert client.get(reverse("portal:dashboard")).status_code == 200
-    event = LoginEvent.objects.get(username="xiaoming")
-    assert event.kind == LoginEventKind.LOGIN
+    event = login_events("xiaoming").get()
+    assert event.action == LoginEventKind.LOGIN
+    assert (event.actor_kind, event.actor_id, event.result) == ("citizen", str(citizen_user.pk), "ok")
     assert event.client_address == "127.0.0.1"
     assert len(event.request_id) == 32
 

@@ -10,14 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, Group
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from zhengtong.core.context import RequestContext, reset_current_request, set_current_request
 from zhengtong.core.masking import keep_ends, mask_name
 from zhengtong.identity import roles
+from zhengtong.identity.actions import record_login_event
 from zhengtong.identity.models import (
     ApiClient,
     Citizen,
@@ -25,7 +28,6 @@ from zhengtong.identity.models import (
     Department,
     Division,
     DivisionLevel,
-    LoginEvent,
     LoginEventKind,
     StaffProfile,
     User,
@@ -279,10 +281,12 @@ def test_staff_dashboard_shows_post_roles_scope_and_own_logins(client: Client,
                                                                make_staff: Callable[..., User]) -> None:
     clerk = make_staff(roles.WINDOW_STAFF, roles.APPROVER)
     other = make_staff()
-    LoginEvent.objects.create(user=clerk, username=clerk.username, kind=LoginEventKind.LOGIN,
-                              client_address="10.1.2.3")
-    LoginEvent.objects.create(user=other, username=other.username, kind=LoginEventKind.LOGIN,
-                              client_address="10.9.9.9")
+    for user, address in ((clerk, "10.1.2.3"), (other, "10.9.9.9")):
+        token = set_current_request(RequestContext("r", address))
+        try:
+            record_login_event(RequestFactory().get("/"), LoginEventKind.LOGIN, user=user)
+        finally:
+            reset_current_request(token)
     client.force_login(clerk)
     response = client.get(reverse("portal:dashboard"))
     assert response.status_code == 200
@@ -327,10 +331,10 @@ def test_auditor_dashboard_counts_login_events_of_the_last_week(client: Client,
                                                                 make_staff: Callable[..., User]) -> None:
     auditor = make_staff(roles.AUDITOR, data_scope=DataScope.ALL)
     for _ in range(3):
-        LoginEvent.objects.create(username="x", kind=LoginEventKind.FAILURE)
-    LoginEvent.objects.create(username="x", kind=LoginEventKind.LOGIN)
-    LoginEvent.objects.create(username="x", kind=LoginEventKind.LOGIN,
-                              occurred_at=timezone.now() - datetime.timedelta(days=8))
+        record_login_event(RequestFactory().get("/"), LoginEventKind.FAILURE, username="x")
+    record_login_event(RequestFactory().get("/"), LoginEventKind.LOGIN, username="x")
+    with time_machine.travel(timezone.now() - datetime.timedelta(days=8)):
+        record_login_event(RequestFactory().get("/"), LoginEventKind.LOGIN, username="x")
     client.force_login(auditor)
     response = client.get(reverse("portal:dashboard"))
     assert response.status_code == 200
