@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("audit/", include("zhengtong.audit.urls")),
     path("", include("zhengtong.identity.urls")),
     path("", include("zhengtong.portal.urls")),
 ]

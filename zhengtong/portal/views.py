@@ -27,7 +27,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from zhengtong.audit.models import AuditEntry
+from zhengtong.audit.models import AnomalyAlert, AuditEntry
 from zhengtong.core import actions as core_actions
 from zhengtong.core import calendar as working_calendar
 from zhengtong.core.actions import CalendarDayInput
@@ -171,6 +171,11 @@ def _auditor_dashboard(user: User) -> dict[str, Any]:
     ]
     context["login_total"] = sum(counts.values())
     context["login_events_url"] = navigation.reverse_or_none("identity:login-events")
+    open_alerts = AnomalyAlert.objects.filter(acknowledged_at__isnull=True)
+    context["open_alert_count"] = open_alerts.count()
+    context["open_alerts"] = list(open_alerts.order_by("-raised_at", "-id")[:5])
+    context["alerts_url"] = navigation.reverse_or_none("audit:alerts")
+    context["audit_search_url"] = navigation.reverse_or_none("audit:search")
     return context
 
 

@@ -11,7 +11,11 @@ import urllib.request
 import pytest
 from django.core.management import CommandError, call_command
 from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
+from zhengtong.audit.actions import SYSTEM, record_alone
+from zhengtong.audit.models import AuditEntry
+from zhengtong.audit.proofs import latest_tree_head
 from zhengtong.identity.models import User
 
 
@@ -65,6 +69,18 @@ def test_worker_runs_queued_tasks_and_stops_in_batch_mode():
     queued.refresh()
     assert queued.status == TaskResultStatus.SUCCESSFUL
     assert queued.return_value == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_sequences_the_audit_trail_and_checks_anomalies(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.AUDIT_WITNESS = str(tmp_path / "witness.jsonl")
+    record_alone("test.event", SYSTEM)
+    call_command("worker", "--batch")
+    head = latest_tree_head()
+    assert head is not None and head.tree_size == AuditEntry.objects.count()
+    assert DBTaskResult.objects.filter(task_path__endswith="evaluate_recent_anomalies",
+                                       status=TaskResultStatus.SUCCESSFUL).exists()
 
 
 def test_createadmin_makes_a_superuser_with_the_admin_role(city, tmp_path, capsys):
