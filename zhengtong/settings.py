@@ -23,6 +23,11 @@ SESSION_IDLE_SECONDS = CONFIG[PREFIX + "SESSION_IDLE_MINUTES"] * 60
 METRICS_ALLOWED_NETWORKS = CONFIG[PREFIX + "METRICS_ALLOWED_NETWORKS"]
 SITE_NAME = CONFIG[PREFIX + "SITE_NAME"]
 AUDIT_WITNESS = CONFIG[PREFIX + "AUDIT_WITNESS"] or str(VAR_DIR / "audit-witness.jsonl")
+# Anomaly rules (zhengtong.audit.anomalies): distinct people one staff member may read in an hour, and the
+# working hours outside which reads of personal data raise an alert.
+AUDIT_ALERT_SUBJECTS_PER_HOUR = 50
+AUDIT_ALERT_WORKING_HOURS = (8, 20)
+AUDIT_EXPORT_MAX_ROWS = 100_000
 SITE_ID_CODE = CONFIG[PREFIX + "SITE_ID_CODE"]
 
 INSTALLED_APPS = [

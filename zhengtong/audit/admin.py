@@ -35,9 +35,8 @@ class AuditEntryAdmin(ReadOnly, admin.ModelAdmin):
 @admin.register(TreeHead)
 class TreeHeadAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["tree_size", "timestamp", "root_hash_hex", "hash_algorithm", "signature_algorithm", "key_id"]
-    fields = ["tree_size", "timestamp", "root_hash_hex", "hash_algorithm", "signature_algorithm", "key_id",
-              "signature_hex"]
-    readonly_fields = fields
+    fields = readonly_fields = ("tree_size", "timestamp", "root_hash_hex", "hash_algorithm", "signature_algorithm",
+                                "key_id", "signature_hex")
     show_full_result_count = False
 
     @admin.display(description=_("root hash"))
@@ -52,8 +51,7 @@ class TreeHeadAdmin(ReadOnly, admin.ModelAdmin):
 @admin.register(SigningKeyRecord)
 class SigningKeyRecordAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["key_id", "algorithm", "first_used_at"]
-    fields = ["key_id", "algorithm", "public_key_hex", "first_used_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("key_id", "algorithm", "public_key_hex", "first_used_at")
 
     @admin.display(description=_("public key"))
     def public_key_hex(self, obj: SigningKeyRecord) -> str:

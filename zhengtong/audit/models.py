@@ -55,7 +55,7 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit entries")
         ordering = ["-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["actor_name"])]
         permissions = [("export_auditentry", _("Can export audit entries"))]
 
     def __str__(self) -> str:

@@ -24,11 +24,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import F, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 from stdnum.cn import ric, uscc
 
@@ -261,7 +262,7 @@ def export_max_rows() -> int:
 
 @login_required
 @require_GET
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponseBase:
     _require(request, VIEW_ENTRIES, EXPORT_ENTRIES)
     if request.GET.get("subject", "").strip():
         return _hashed_search_redirect(request, "audit:export")
@@ -292,12 +293,15 @@ ALERT_STATUSES = (("open", gettext_lazy("Open")), ("acknowledged", gettext_lazy(
 
 
 def alert_summary(alert: AnomalyAlert) -> str:
+    """What was seen, in a phrase beside the rule's name."""
     if alert.rule == AlertRule.MANY_SUBJECTS:
-        return _("%(observed)d different people read in one hour (more than %(threshold)d)") % {
-            "observed": alert.observed, "threshold": alert.threshold}
+        return ngettext("%(observed)d person read within the hour (the limit is %(threshold)d)",
+                        "%(observed)d people read within the hour (the limit is %(threshold)d)",
+                        alert.observed) % {"observed": alert.observed, "threshold": alert.threshold}
     if alert.rule == AlertRule.OFF_HOURS:
-        return _("%(observed)d reads of personal data outside working hours") % {"observed": alert.observed}
-    return _("unmasked values revealed without a case reference")
+        return ngettext("%(observed)d read when the alert was raised", "%(observed)d reads when the alert was raised",
+                        alert.observed) % {"observed": alert.observed}
+    return _("entry #%(entry)d") % {"entry": alert.first_entry_id}
 
 
 def alert_entries_query(alert: AnomalyAlert) -> str:

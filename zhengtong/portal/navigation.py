@@ -122,8 +122,11 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("portal:dashboard"), _("My dashboard")
     yield reverse_or_none("portal:departments"), _("Departments")
     yield reverse_or_none("portal:calendar"), _("Working-day calendar")
-    if persona in (AUDITOR, ADMIN):
+    if persona in (AUDITOR, ADMIN) and getattr(user, "has_perm", None) and user.has_perm("audit.view_auditentry"):
+        yield reverse_or_none("audit:search"), _("Audit trail")
         yield reverse_or_none("identity:login-events"), _("Login events")
+    if persona == AUDITOR:
+        yield reverse_or_none("audit:alerts"), _("Anomaly alerts")
     if persona in (DATA_OFFICER, ADMIN):
         yield reverse_or_none("identity:api-clients"), _("API clients")
     yield (API_DOCS_PATH if path_exists(API_DOCS_PATH) else None), _("API documentation")

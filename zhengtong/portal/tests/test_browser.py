@@ -7,6 +7,7 @@ Fixtures (Chromium, `page`, `assert_accessible`) are in this directory's conftes
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,10 +17,12 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from zhengtong.audit import anomalies
+from zhengtong.audit.actions import Actor, record_alone
 from zhengtong.conftest import PASSWORD, resident_id
 from zhengtong.core.masking import mask_resident_id
 from zhengtong.identity import roles
-from zhengtong.identity.models import User
+from zhengtong.identity.models import DataScope, User
 from zhengtong.portal.context_processors import ELDER_COOKIE
 
 pytestmark = pytest.mark.browser
@@ -266,3 +269,31 @@ def test_first_tab_reaches_the_skip_link_which_moves_focus_to_main(page: Page) -
 
     page.keyboard.press("Enter")
     expect(page.get_by_role("main")).to_be_focused()
+
+
+# A window clerk as the audit trail records actors: plain values.
+CLERK = Actor("staff", "17", "窗口员工甲", "EAST-CA", "window_staff")
+
+
+@pytest.mark.parametrize("mode", ["default", "elder"])
+def test_audit_pages_are_accessible(page, live_server, make_staff, assert_accessible, mode):
+    auditor = make_staff(role_names=(roles.AUDITOR,), data_scope=DataScope.ALL)
+    entry = record_alone("exchange.reveal", CLERK, subjects=[resident_id(1)], fields=["name"], detail={"a": 1})
+    for i in range(60):
+        record_alone("test.thing", CLERK, object_id=str(i))
+    now = dt.datetime.now(dt.UTC)
+    anomalies.evaluate_anomalies(now - dt.timedelta(hours=2), now + dt.timedelta(minutes=1))
+    use_mode(page, live_server, mode)
+    log_in(page, auditor)
+    check(page, assert_accessible, "auditor-dashboard-alerts", mode)
+    page.goto(reverse("audit:search") + "?action=test.*&until=2099-01-01T00:00")
+    check(page, assert_accessible, "audit-search", mode)
+    page.goto(reverse("audit:search") + "?since=2099-01-01T00:00&until=2000-01-01T00:00")
+    check(page, assert_accessible, "audit-search-errors", mode)
+    page.goto(reverse("audit:entry", args=[entry.pk]))
+    check(page, assert_accessible, "audit-entry", mode)
+    page.goto(reverse("audit:alerts"))
+    check(page, assert_accessible, "audit-alerts", mode)
+    page.get_by_role("main").locator("form[method=post] button").first.click()
+    expect(page.locator(".message--success")).to_be_visible()
+    check(page, assert_accessible, "audit-alerts-after", mode)

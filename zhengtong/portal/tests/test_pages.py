@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 
 from zhengtong.core.context import RequestContext, reset_current_request, set_current_request
 from zhengtong.core.masking import keep_ends, mask_name
-from zhengtong.identity import roles
+from zhengtong.identity import actions, roles
 from zhengtong.identity.actions import record_login_event
 from zhengtong.identity.models import (
     ApiClient,
@@ -72,6 +72,7 @@ def departments(divisions: dict[str, Division]) -> dict[str, Department]:
 @pytest.fixture
 def make_staff(departments: dict[str, Department]) -> Callable[..., User]:
     counter = iter(range(1, 10_000))
+    actions.ensure_roles()  # the shipped roles, with their permissions
 
     def make(*groups: str, department: str = "bureau", is_staff: bool = False, is_superuser: bool = False,
              kind: str = "staff", profile: bool = True, data_scope: str = DataScope.DEPARTMENT_TREE) -> User:
@@ -79,9 +80,11 @@ def make_staff(departments: dict[str, Department]) -> Callable[..., User]:
         user = User.objects.create_user(username=f"staff{number}", first_name=f"员工{number}", kind=kind,
                                         is_staff=is_staff, is_superuser=is_superuser)
         if profile:
-            StaffProfile.objects.create(user=user, department=departments[department], title="科员",
-                                        employee_number=f"E{number:05d}",
-                                        data_scope=data_scope)
+            staff = StaffProfile.objects.create(user=user, department=departments[department], title="科员",
+                                                employee_number=f"E{number:05d}", data_scope=data_scope)
+            # Trained, so that roles revealing personal data may be given.
+            actions.record_training(None, staff, course="个人信息保护培训",
+                                    completed_on=timezone.localdate() - datetime.timedelta(days=30))
         for name in groups:
             user.groups.add(Group.objects.get_or_create(name=name)[0])
         return user
