@@ -1,8 +1,9 @@
 """Audit appends per second with concurrent writers on PostgreSQL, against plain inserts of the same rows.
 
-    .venv/bin/python bench/audit_append.py [--writers 4] [--entries 40000] [--rounds 1] [--json]
+    .venv/bin/python bench/audit_append.py [--writers 4] [--entries 20000] [--rounds 3] [--existing N] [--json]
 
-Phases, all in this run, on a fresh database `zhengtong_bench_append`:
+Phases, all in this run, on a fresh database `zhengtong_bench_append` each round (empty, or with --existing N a
+copy of the N-entry log that audit_verify.py caches):
 
 * plain   — the writers insert the same rows (same values, one entry and its subject row per transaction) into
             bench_plain_entry / bench_plain_subject: raw SQL, tables created LIKE the audit tables (same column
@@ -11,7 +12,7 @@ Phases, all in this run, on a fresh database `zhengtong_bench_append`:
             transaction as actions do, while zhengtong.audit.sequencer.Sequencer runs in its own process (as in
             `zhengtong worker`). Afterwards: the delay from each entry's commit to the timestamp of the first
             signed tree head that includes it.
-* audit-noseq (diagnostic, --no-breakdown to skip) — the same record() calls with no sequencer running, to
+* audit-noseq (diagnostic; leave it out of --phases to skip) — the same record() calls with no sequencer running, to
             tell the writers' own cost from the sequencer's competition for the two cores.
 
 Prints appends/s for each phase and the ratio audit time / plain time. No pass/fail: the goals (>= 5,000
@@ -26,6 +27,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -280,10 +282,40 @@ def create_plain_tables() -> None:
 
 
 def audit_entries_sequenced() -> None:
-    """Start the audit phases from an empty log, so the sequencer is not catching up on an earlier phase."""
+    """Start the audit phases with every entry sequenced, so the sequencer is not catching up on a backlog."""
     from zhengtong.audit.models import AuditEntry
 
-    assert not AuditEntry.objects.exists()
+    assert not AuditEntry.objects.filter(leaf__isnull=True).exists()
+
+
+def fresh_database(existing: int) -> None:
+    """An empty database, or a copy of the cached log of `existing` entries built by audit_verify.py."""
+    if not existing:
+        _common.recreate_database(DATABASE)
+        return
+    from psycopg import sql
+
+    template = f"zhengtong_bench_verify_{existing}"
+    if not _common.database_exists(template):
+        raise SystemExit(f"no cached log of {existing} entries: run .venv/bin/python bench/audit_verify.py "
+                         f"--entries {existing} --build-only first")
+    with _common.admin_connection() as connection:
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(DATABASE),
+                                                                           sql.Identifier(template)))
+
+
+def copy_existing_into_plain_tables() -> None:
+    """With --existing, the plain tables start as large as the audit ones (same rows), for a fair baseline."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO bench_plain_entry SELECT * FROM audit_auditentry")
+        cursor.execute("INSERT INTO bench_plain_subject SELECT * FROM audit_auditsubject")
+        for table in ("bench_plain_entry", "bench_plain_subject"):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 (constants)
+                           f"(SELECT coalesce(max(id), 0) + 1 FROM {table}))")
+            cursor.execute(f"ANALYZE {table}")
 
 
 PHASES = ("plain", "audit", "audit-noseq")
@@ -298,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                              "rates and the ratio are the median over rounds (default 3)")
     parser.add_argument("--phases", default=",".join(PHASES),
                         help=f"comma-separated, in order, from {', '.join(PHASES)} (default all)")
+    parser.add_argument("--existing", type=int, default=0,
+                        help="start each round on a copy of the log of this many entries cached by "
+                             "audit_verify.py (e.g. 1000000), to see how appending and sequencing behave on a "
+                             "large log (default 0: an empty log)")
     parser.add_argument("--synchronous-commit", choices=("on", "off"),
                         help="diagnostic: set synchronous_commit for the writers' sessions (default: the server's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
@@ -309,7 +345,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["BENCH_SYNCHRONOUS_COMMIT"] = args.synchronous_commit
 
     var_dir = Path(tempfile.mkdtemp(prefix="zhengtong-bench-append-"))
-    _common.recreate_database(DATABASE)
+    if args.existing:
+        # The cached log's keys, so that the subject hashes and the signing key stay those of that log.
+        source = Path(tempfile.gettempdir()) / f"zhengtong-bench-verify-{args.existing}"
+        for name in ("keys", "audit_subject_key", "secret_key"):
+            if (source / name).is_dir():
+                shutil.copytree(source / name, var_dir / name)
+            elif (source / name).exists():
+                shutil.copy2(source / name, var_dir / name)
+    fresh_database(args.existing)
     _common.configure(DATABASE, var_dir)
     from django.db import connections
 
@@ -320,9 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     for round_number in range(args.rounds):
         if round_number:
             connections.close_all()
-            _common.recreate_database(DATABASE)
+            fresh_database(args.existing)
         _common.migrate()
         create_plain_tables()
+        if args.existing:
+            copy_existing_into_plain_tables()
         audit_entries_sequenced()
         for name in wanted:
             phase = run_phase(name, args.writers, per_writer, sequencer=name == "audit")
@@ -335,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, object] = {
         "benchmark": "audit_append", "machine": _common.machine(), "database": DATABASE,
         "writers": args.writers, "entries_per_phase": per_writer * args.writers, "rounds": args.rounds,
+        "existing_entries": args.existing,
         "synchronous_commit": args.synchronous_commit or _common.machine().get("synchronous_commit"),
         "sequencer": {"INTERVAL_SECONDS": sequencer.INTERVAL_SECONDS, "BATCH": sequencer.BATCH},
         "goals": {"audit_appends_per_second": f">= {GOAL_RATE}", "ratio_audit_to_plain_time": f"<= {GOAL_RATIO}",
@@ -347,7 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{key}_cpu_ms_per_append"] = {
             part: _common.median([run["cpu_ms_per_append"][part] for run in runs if part in run["cpu_ms_per_append"]])
             for part in runs[0]["cpu_ms_per_append"]}
+    cpus = os.cpu_count() or 1
+    for name in wanted:
+        key = name.replace("-", "_")
+        total = sum(summary[f"{key}_cpu_ms_per_append"].values())
+        summary[f"{key}_cpu_ms_per_append_total"] = total
+        summary[f"{key}_cpu_bound_ceiling_per_second"] = cpus * 1000 / total
     if "plain" in wanted and "audit" in wanted:
+        summary["ratio_audit_to_plain_cpu"] = summary["audit_cpu_ms_per_append_total"] / summary[
+            "plain_cpu_ms_per_append_total"]
         plains = [phase for phase in phases if phase["phase"] == "plain"]
         audits = [phase for phase in phases if phase["phase"] == "audit"]
         ratios = [audit["seconds"] / plain["seconds"] for plain, audit in zip(plains, audits, strict=True)]
@@ -375,14 +430,16 @@ def delay_summary(delays: list[float]) -> dict[str, float]:
 def report(summary: dict) -> None:
     machine = summary["machine"]
     print(f"audit_append: {summary['writers']} writer processes, {summary['entries_per_phase']:,} entries a phase, "
-          f"one entry per transaction, {summary['rounds']} round(s) (medians shown)")
+          f"one entry per transaction, {summary['rounds']} round(s) (medians shown)"
+          + (f", on a log of {summary['existing_entries']:,} existing entries" if summary["existing_entries"] else ""))
     print(f"machine: {machine['cpus']} CPUs, PostgreSQL {machine.get('postgres')}, "
           f"synchronous_commit={summary['synchronous_commit']}; sequencer INTERVAL_SECONDS="
           f"{summary['sequencer']['INTERVAL_SECONDS']}, BATCH={summary['sequencer']['BATCH']}")
     print()
     rows = [("plain", "plain inserts (baseline)", ""), ("audit", "record() + sequencer", f"goal >= {GOAL_RATE:,}"),
             ("audit_noseq", "record(), no sequencer", "diagnostic")]
-    print(f"  {'':28} {'appends/s':>10}   CPU ms per append: writers + their backends (+ sequencer + backend)")
+    print(f"  {'':28} {'appends/s':>10}   {'CPU-bound ceiling':>17}   CPU ms per append: writers + their backends "
+          f"(+ sequencer + its backend)")
     for key, label, note in rows:
         if f"{key}_appends_per_second" not in summary:
             continue
@@ -390,11 +447,15 @@ def report(summary: dict) -> None:
         parts = f"{cpu['writers_python']:.2f} + {cpu['writers_postgres_backends']:.2f}"
         if "sequencer_python" in cpu:
             parts += f" (+ {cpu['sequencer_python']:.2f} + {cpu.get('sequencer_postgres_backend', float('nan')):.2f})"
-        print(f"  {label:28} {summary[f'{key}_appends_per_second']:10,.0f}   {parts:40} {note}")
+        ceiling = summary[f"{key}_cpu_bound_ceiling_per_second"]
+        print(f"  {label:28} {summary[f'{key}_appends_per_second']:10,.0f}   {ceiling:15,.0f}/s   "
+              f"{parts:40} {note}")
     if "ratio_audit_to_plain_time" in summary:
         per_round = ", ".join(f"{ratio:.2f}" for ratio in summary["ratio_per_round"])
         print(f"  {'ratio audit / plain time':28} {summary['ratio_audit_to_plain_time']:10.2f}   "
-              f"rounds: {per_round:29} goal <= {GOAL_RATIO}")
+              f"rounds: {per_round}   goal <= {GOAL_RATIO}")
+        print(f"  {'ratio audit / plain CPU':28} {summary['ratio_audit_to_plain_cpu']:10.2f}   "
+              f"(CPU per append, all processes: steadier than time on a shared machine)")
     delay = summary.get("inclusion_delay_s")
     if delay:
         print(f"  commit -> signed tree head   p50 {delay['p50'] * 1000:.0f} ms, p95 {delay['p95'] * 1000:.0f} ms, "

@@ -12,8 +12,10 @@ reported as well.
 
 Then, each in a fresh subprocess (so the peak RSS is the run's own):
 
-* read    — the baseline: the rows verify needs, read the same way (entries joined to their leaves, streamed
-            in the same chunks), touching each value and computing nothing.
+* rawread — a lower reference: every leaf joined to its entry's canonical fields, one query streamed from a
+            server-side cursor, no Django row conversion.
+* read    — the baseline: verify's own queries (see read_baseline), streamed in the same chunks, computing
+            nothing.
 * verify  — zhengtong.audit.verify.verify_trail(progress=False).
 
 Reports the time of each, the ratio verify / read (goal <= 3), and each subprocess's peak RSS (VmHWM) at every
@@ -166,9 +168,14 @@ def peak_rss_kib() -> dict[str, int]:
 
 
 def read_baseline(chunk: int) -> int:
-    """Read what verify_trail reads, with the same queries in the same chunks, computing nothing: leaves by
-    keyset pages of `chunk`, each page's entries by id (ORM values of the canonical fields), the complete
-    subtrees the page finishes, signed heads a page at a time, the signing keys and the witness file."""
+    """Read what verify_trail reads, with its queries, streamed as it streams them, computing nothing.
+
+    Mirrors zhengtong/audit/verify.py as of this writing: the leaves in index order from one streaming ORM
+    query (`.values_list(...).iterator(chunk_size)`) taken a chunk at a time; the entries in id order from a
+    second streaming query (`.values(*canonical.LEAF_FIELDS).iterator(chunk_size)`), one per leaf; for each
+    chunk the complete subtrees it finishes (one query of per-level index ranges); the signed heads a page at a
+    time; the signing keys; the witness file line by line. If verify's query shape changes, change this too.
+    """
     from django.conf import settings
     from django.db.models import Max, Q
 
@@ -183,33 +190,37 @@ def read_baseline(chunk: int) -> int:
         with witness.open(encoding="utf-8") as handle:
             for line in handle:
                 json.loads(line)
-    after, rows = -1, 0
-    while after + 1 < limit:
-        leaves = list(AuditLeaf.objects.filter(index__gt=after, index__lt=limit).order_by("index")
-                      .values_list("index", "entry_id", "leaf_hash")[:chunk])
-        if not leaves:
-            break
-        leaves = [(index, entry_id, bytes(digest)) for index, entry_id, digest in leaves]
-        entries = {values["id"]: values for values in AuditEntry.objects.filter(
-            id__in=[entry_id for _, entry_id, _ in leaves]).order_by().values(*canonical.LEAF_FIELDS)}
-        start, end = leaves[0][0], leaves[-1][0] + 1
+    entries = AuditEntry.objects.order_by("id").values(*canonical.LEAF_FIELDS).iterator(chunk_size=chunk)
+    leaves = (AuditLeaf.objects.filter(index__lt=limit).order_by("index")
+              .values_list("index", "entry_id", "leaf_hash").iterator(chunk_size=chunk))
+    heads = TreeHead.objects.filter(tree_size__lte=limit).order_by("tree_size")
+    head_after, rows, batch = -1, 0, []
+
+    def finish(batch: list[tuple[int, int, bytes]]) -> None:
+        nonlocal head_after
+        start, end = batch[0][0], batch[-1][0] + 1
         terms, level = Q(), 1
         while (1 << level) <= end:
             low, high = ((start + (1 << level)) >> level) - 1, (end >> level) - 1
             if high >= low:
                 terms |= Q(level=level, index__gte=low, index__lte=high)
             level += 1
-        nodes = {(level, index): bytes(digest) for level, index, digest in
-                 MerkleNode.objects.filter(terms).values_list("level", "index", "hash")} if terms else {}
-        for _index, entry_id, _digest in leaves:
-            entries.get(entry_id)
-        rows += len(leaves)
-        after = leaves[-1][0]
-        del nodes
-    head_after = -1
-    while page := list(TreeHead.objects.filter(tree_size__gt=head_after, tree_size__lte=limit)
-                       .order_by("tree_size")[:500]):
-        head_after = page[-1].tree_size
+        if terms:
+            dict(((level, index), bytes(digest)) for level, index, digest in
+                 MerkleNode.objects.filter(terms).values_list("level", "index", "hash"))
+        for _leaf in batch:
+            next(entries, None)
+        while end > head_after and (page := list(heads.filter(tree_size__gt=head_after)[:500])):
+            head_after = page[-1].tree_size
+
+    for index, entry_id, digest in leaves:
+        batch.append((index, entry_id, bytes(digest)))
+        if len(batch) >= chunk:
+            finish(batch)
+            rows, batch = rows + len(batch), []
+    if batch:
+        finish(batch)
+        rows += len(batch)
     return rows
 
 
@@ -370,7 +381,8 @@ def report(summary: dict) -> None:
     machine = summary["machine"]
     print(f"audit_verify: {machine['cpus']} CPUs, PostgreSQL {machine.get('postgres')}; each run in its own "
           f"subprocess; chunks of {summary.get('read_chunk', '?')} rows")
-    print("  read    = verify's own queries (leaf keyset page, its entries by id, its subtrees, heads), no hashing")
+    print("  read    = verify's own queries, streamed as verify streams them (leaves, entries, each chunk's subtrees,")
+    print("            heads, keys, witness file), computing nothing: the baseline")
     print("  rawread = the same rows as one join streamed from a server-side cursor, no Django (a lower bound)")
     print()
     print(f"  {'entries':>10} {'rawread s':>10} {'read s':>8} {'verify s':>9} {'verify/read':>12} "

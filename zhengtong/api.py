@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from zhengtong.audit.api import router as audit_router
 from zhengtong.core.api import router as core_router
 from zhengtong.core.errors import DomainError, FieldProblem
 from zhengtong.identity.api import router as identity_router
@@ -29,6 +30,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/", core_router)
+api.add_router("/", audit_router)
 api.add_router("/", identity_router)
 
 

@@ -1,9 +1,11 @@
 """Checking the audit trail end to end (`zhengtong audit verify`) and archiving old entries (`... archive`).
 
-`verify_trail` streams: it walks the leaves in index order a chunk at a time (keyset pagination by leaf index),
-fetches the chunk's entries and the complete subtrees the chunk finishes, and keeps only the tree's right-edge
-frontier (merkle.Appender) between chunks. Signed tree heads (database and witness copies) are merged into the
-walk by size, also a page at a time, so memory does not grow with the log.
+`verify_trail` streams, so memory does not grow with the log: one streaming query reads the leaves in index
+order and another the entries in id order (leaves follow entry ids closely; `_EntryStream` merges the two with
+a small bounded buffer), the complete subtrees each chunk of leaves finishes are fetched per chunk, and only the
+tree's right-edge frontier (merkle.Appender) is kept. Signed tree heads (database and witness copies) are merged
+into the walk by size, a page at a time. On PostgreSQL the walk runs in one read-only REPEATABLE READ
+transaction, so it sees one consistent state however long it takes while the sequencer goes on.
 
 What it checks, for every leaf i in index order:
 
@@ -52,7 +54,7 @@ from typing import IO, Any
 import structlog
 from cryptography.hazmat.primitives import hashes
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from tqdm import tqdm
@@ -110,6 +112,7 @@ LOCALIZE_MIN_WINDOW = 4096
 LOCALIZE_MAX_WINDOW = 65536
 EXHAUSTIVE_LIMIT = 512
 MAX_CANDIDATES = 64
+ENTRY_BUFFER = 20_000
 
 ARCHIVE_FORMAT = "zhengtong-audit-archive/1"
 
@@ -368,6 +371,51 @@ class _ArchiveReader:
 # --- verification --------------------------------------------------------------------------------------------------
 
 
+class _EntryStream:
+    """The entries, read in id order by one streaming query and handed out by the id a leaf names.
+
+    Leaves follow entry ids closely (the sequencer takes committed entries in id order), so a leaf's entry is
+    nearly always the next one read. Entries read ahead of their leaf (one that committed late, one that was
+    never sequenced) wait in a buffer of bounded size; the oldest are dropped from it when it is full and, if a
+    leaf asks for one of them after all, read again by id.
+    """
+
+    def __init__(self, chunk_size: int, limit: int = ENTRY_BUFFER) -> None:
+        self._rows = (AuditEntry.objects.order_by("id").values(*canonical.LEAF_FIELDS)
+                      .iterator(chunk_size=chunk_size))
+        self._buffer: dict[int, dict[str, Any]] = {}
+        self._read_up_to = 0  # every entry with an id up to this has been read
+        self._exhausted = False
+        self._dropped_up_to = 0
+        self._limit = limit
+
+    def get(self, entry_id: int) -> dict[str, Any] | None:
+        """The entry's values, or None when there is no such entry."""
+        found = self._buffer.pop(entry_id, None)
+        if found is not None:
+            return found
+        while not self._exhausted and self._read_up_to < entry_id:
+            row = next(self._rows, None)
+            if row is None:
+                self._exhausted = True
+                break
+            self._read_up_to = row["id"]
+            if row["id"] == entry_id:
+                return row
+            self._buffer[row["id"]] = row
+            if len(self._buffer) > self._limit:
+                self._drop_oldest()
+        if entry_id <= self._dropped_up_to:
+            return AuditEntry.objects.filter(id=entry_id).values(*canonical.LEAF_FIELDS).first()
+        return None
+
+    def _drop_oldest(self) -> None:
+        for _ in range(max(self._limit // 10, 1)):
+            oldest = next(iter(self._buffer))  # the buffer keeps the order of reading: ascending ids
+            del self._buffer[oldest]
+            self._dropped_up_to = max(self._dropped_up_to, oldest)
+
+
 def _platform_key_ids() -> set[str]:
     """Key ids of the platform's own signing keys, where their files exist (never creates a key)."""
     ids: set[str] = set()
@@ -397,15 +445,20 @@ class _Verifier:
         self.progress = progress
         self.chunk_size = chunk_size
         self.now = now or timezone.now()
+        paths: list[str | Path]
         if witness_paths is None:
-            paths, warnings = default_witness_paths()
+            default, warnings = default_witness_paths()
+            paths = list(default)
             self.report.warnings.extend(warnings)
         else:
-            paths = [Path(p) for p in witness_paths]
+            paths = list(witness_paths)
         self.witness_files: list[_WitnessFile] = []
         for path in paths:
-            if path.is_file():
-                self.witness_files.append(_WitnessFile(path))
+            if witness.is_url(str(path)):
+                self.report.warnings.append(Problem(WITNESS_UNCHECKED, f"{path} is a URL; fetch the heads it holds "
+                                                                       f"into a file and pass that file"))
+            elif Path(path).is_file():
+                self.witness_files.append(_WitnessFile(Path(path)))
             else:
                 self.report.warnings.append(Problem(WITNESS_UNCHECKED, f"there is no witness file at {path}"))
         self.extra_trusted = set(trusted_key_ids)
@@ -478,6 +531,7 @@ class _Verifier:
         self.batches = batches
         self.archived_last = batches[-1].last_leaf_index if batches else -1
         self.archive_readers: dict[int, _ArchiveReader] = {}
+        self.entries = _EntryStream(self.chunk_size)
         self.db_heads = _Peekable(_database_heads(self.leaf_limit))
         witness_streams = [witness_file.heads() for witness_file in self.witness_files]
         self.witness_heads = _Peekable(heapq.merge(*witness_streams, key=lambda head: head.tree_size))
@@ -505,14 +559,17 @@ class _Verifier:
         return self.report
 
     def _leaf_chunks(self) -> Iterator[list[tuple[int, int, bytes]]]:
-        after = -1
-        while after + 1 < self.leaf_limit:
-            rows = list(AuditLeaf.objects.filter(index__gt=after, index__lt=self.leaf_limit).order_by("index")
-                        .values_list("index", "entry_id", "leaf_hash")[:self.chunk_size])
-            if not rows:
-                return
-            yield [(index, entry_id, bytes(digest)) for index, entry_id, digest in rows]
-            after = rows[-1][0]
+        """The leaves in index order from one streaming query, a chunk at a time."""
+        rows = (AuditLeaf.objects.filter(index__lt=self.leaf_limit).order_by("index")
+                .values_list("index", "entry_id", "leaf_hash").iterator(chunk_size=self.chunk_size))
+        chunk: list[tuple[int, int, bytes]] = []
+        for index, entry_id, digest in rows:
+            chunk.append((index, entry_id, bytes(digest)))
+            if len(chunk) >= self.chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def _stored_nodes(self, start: int, end: int) -> dict[tuple[int, int], bytes]:
         """The stored complete subtrees (level >= 1) finished by leaves start..end-1."""
@@ -531,10 +588,8 @@ class _Verifier:
 
     def _walk_chunk(self, chunk: list[tuple[int, int, bytes]], expected: int,
                     previous_entry: int | None) -> tuple[int, int | None]:
-        ids = [entry_id for _, entry_id, _ in chunk]
-        entries = {values["id"]: values for values in
-                   AuditEntry.objects.filter(id__in=ids).order_by().values(*canonical.LEAF_FIELDS)}
         nodes = self._stored_nodes(chunk[0][0], chunk[-1][0] + 1) if self.broken_at is None else {}
+        entries = self.entries
         for index, entry_id, stored in chunk:
             if index != expected:
                 self._gap(expected, index, previous_entry, entry_id)
@@ -975,7 +1030,17 @@ def verify_trail(*, witness_paths: Sequence[str | Path] | None = None, progress:
     trusted_key_ids: keys to trust besides the platform's signing key and the keys the witness has seen (a key
     retired before the witness was set up).
     """
-    return _Verifier(witness_paths, progress, chunk_size, trusted_key_ids, now).run()
+    verifier = _Verifier(witness_paths, progress, chunk_size, trusted_key_ids, now)
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        # SQLite: a transaction would take the write lock (transaction_mode IMMEDIATE) and stop every writer
+        # for the whole walk; the checks that could see the sequencer move on read the tree again instead.
+        return verifier.run()
+    # PostgreSQL: one consistent snapshot of every table however long the walk takes while the sequencer goes
+    # on; it also lets the streaming queries read as they go instead of materializing their results first.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return verifier.run()
 
 
 # --- archiving -----------------------------------------------------------------------------------------------------
@@ -1105,6 +1170,20 @@ class _NothingToArchive(Exception):
     pass
 
 
+def _entries_by_id(ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The entries of a chunk of leaves, by id. Their ids are nearly contiguous (the sequencer takes entries in id
+    order), so a range is read where it is not much wider than the chunk: cheaper than a long IN list."""
+    if not ids:
+        return {}
+    low, high = min(ids), max(ids)
+    if high - low < 2 * len(ids) + 100:
+        wanted = set(ids)
+        rows = AuditEntry.objects.filter(id__gte=low, id__lte=high).order_by().values(*canonical.LEAF_FIELDS)
+        return {values["id"]: values for values in rows.iterator(chunk_size=len(ids)) if values["id"] in wanted}
+    rows = AuditEntry.objects.filter(id__in=ids).order_by().values(*canonical.LEAF_FIELDS)
+    return {values["id"]: values for values in rows.iterator(chunk_size=len(ids))}
+
+
 def _leaves_with_entries(start: int, end: int, chunk_size: int
                          ) -> Iterator[tuple[int, int, bytes, dict[str, Any] | None]]:
     after = start - 1
@@ -1113,8 +1192,7 @@ def _leaves_with_entries(start: int, end: int, chunk_size: int
                     .values_list("index", "entry_id", "leaf_hash")[:chunk_size])
         if not rows:
             return
-        entries = {values["id"]: values for values in AuditEntry.objects.filter(
-            id__in=[entry_id for _, entry_id, _ in rows]).order_by().values(*canonical.LEAF_FIELDS)}
+        entries = _entries_by_id([entry_id for _, entry_id, _ in rows])
         expected = after + 1
         for index, entry_id, digest in rows:
             if index != expected:

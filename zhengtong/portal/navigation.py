@@ -122,7 +122,7 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("portal:dashboard"), _("My dashboard")
     yield reverse_or_none("portal:departments"), _("Departments")
     yield reverse_or_none("portal:calendar"), _("Working-day calendar")
-    if persona in (AUDITOR, ADMIN) and getattr(user, "has_perm", None) and user.has_perm("audit.view_auditentry"):
+    if persona in (AUDITOR, ADMIN) and user is not None and user.has_perm("audit.view_auditentry"):
         yield reverse_or_none("audit:search"), _("Audit trail")
         yield reverse_or_none("identity:login-events"), _("Login events")
     if persona == AUDITOR:

@@ -383,14 +383,80 @@ def test_a_witness_file_given_explicitly_is_read(trail, settings, tmp_path):
     assert report.ok and report.witness_heads_checked == 5
 
 
+def test_a_rotated_key_is_trusted_through_the_witness_or_when_named(trail, settings, tmp_path):
+    old_key = crypto.load_signer().key_id
+    crypto.key_path("ed25519").unlink()
+    crypto.clear_signer_cache()
+    for i in range(3):
+        record_alone("test.after_rotation", SYSTEM, object_id=i)
+    Sequencer().step()
+    assert crypto.load_signer().key_id != old_key
+    # The witness has seen the old key sign heads: it vouches for it.
+    assert verify_trail().ok
+    # Without a witness the old key is unknown, unless the operator names it.
+    without = verify_trail(witness_paths=[])
+    assert {p.tree_size for p in without.problems if p.kind == UNTRUSTED_KEY} == {10, 20, 30, 40, 50}
+    assert verify_trail(witness_paths=[], trusted_key_ids=[old_key]).ok
+
+
+def test_entries_read_far_ahead_of_their_leaves_are_found_again():
+    from zhengtong.audit.verify import _EntryStream
+
+    entries = [record_alone("test.event", SYSTEM, object_id=i) for i in range(30)]
+    stream = _EntryStream(chunk_size=4, limit=5)
+    assert stream.get(entries[29].pk)["id"] == entries[29].pk  # the 29 before it went through the small buffer
+    assert stream.get(entries[0].pk)["id"] == entries[0].pk  # dropped from the buffer: read again
+    assert stream.get(entries[28].pk)["id"] == entries[28].pk  # still in the buffer
+    assert stream.get(10_000) is None
+
+
+def test_a_witness_url_passed_explicitly_is_skipped_with_a_warning(trail):
+    report = verify_trail(witness_paths=["https://witness.example/heads"])
+    assert report.ok and report.witness_heads_checked == 0
+    assert any("URL" in w.message for w in report.warnings)
+
+
+def test_the_gm_suite_trail_verifies_and_its_tampering_is_caught(settings):
+    settings.CRYPTO_SUITE = "gm"
+    sequencer = Sequencer()
+    entries = []
+    for _ in range(2):
+        entries += [record_alone("test.gm", SYSTEM, object_id=i) for i in range(5)]
+        sequencer.step()
+    assert TreeHead.objects.filter(hash_algorithm="sm3", signature_algorithm="sm2").count() == 2
+    assert verify_trail().ok
+    with as_dba():
+        execute("UPDATE audit_auditentry SET object_id = %s WHERE id = %s", ["9", entries[6].pk])
+    problem = first_problem(verify_trail())
+    assert (problem.kind, problem.entry_id, problem.leaf_index) == (MODIFIED, entries[6].pk, 6)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_reads_one_snapshot_outside_a_transaction():
+    sequencer = Sequencer()
+    entries = []
+    for _ in range(3):
+        entries += [record_alone("test.committed", SYSTEM, object_id=i) for i in range(7)]
+        sequencer.step()
+    assert not connection.in_atomic_block
+    report = verify_trail()
+    assert report.ok, [p.line() for p in report.problems]
+    assert (report.entries_checked, report.heads_checked, report.witness_heads_checked) == (21, 3, 3)
+    with as_dba():
+        execute("UPDATE audit_auditentry SET action = %s WHERE id = %s", ["test.changed", entries[9].pk])
+    problem = first_problem(verify_trail())
+    assert (problem.kind, problem.entry_id, problem.leaf_index) == (MODIFIED, entries[9].pk, 9)
+
+
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
-def test_the_command_says_ok_for_a_clean_trail(trail):
+def test_the_command_says_ok_for_a_clean_trail(trail, capsys):
     out = io.StringIO()
-    call_command("audit", "verify", "--quiet", stdout=out)
+    call_command("audit", "verify", stdout=out)
     assert "OK" in out.getvalue()
     assert "50 leaves" in out.getvalue()
+    assert "50/50" in capsys.readouterr().err  # the progress bar, on stderr
 
 
 def test_the_command_exits_1_and_names_the_first_bad_entry(trail):
