@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from functools import reduce
 from operator import or_
@@ -18,8 +19,7 @@ NodeKey = tuple[int, int]
 
 def hash_function(algorithm: str | None = None) -> merkle.HashFn:
     """The tree's hash: the algorithm recorded in its tree heads, or the crypto suite's for a new tree."""
-    name = algorithm or tree_hash_algorithm()
-    return lambda data: crypto.digest_named(data, name)
+    return functools.partial(crypto.digest, suite_name=crypto.SUITE_OF_HASH[algorithm or tree_hash_algorithm()])
 
 
 def tree_hash_algorithm() -> str:

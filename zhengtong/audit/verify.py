@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import hashlib
 import heapq
 import json
 import os
@@ -115,15 +114,6 @@ MAX_CANDIDATES = 64
 ENTRY_BUFFER = 20_000
 
 ARCHIVE_FORMAT = "zhengtong-audit-archive/1"
-
-
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def fast_hash_function(algorithm: str) -> merkle.HashFn:
-    """The tree's hash; SHA-256 through hashlib (the same function, several times faster per call)."""
-    return _sha256 if algorithm == "sha256" else hash_function(algorithm)
 
 
 def _milliseconds_to_datetime(milliseconds: int) -> dt.datetime:
@@ -525,7 +515,7 @@ class _Verifier:
         last = AuditLeaf.objects.aggregate(last=Max("index"))["last"]
         self.leaf_limit = 0 if last is None else last + 1
         self.algorithm = tree_hash_algorithm()
-        self.h = fast_hash_function(self.algorithm)
+        self.h = hash_function(self.algorithm)
         self._load_keys()
         batches = list(ArchiveBatch.objects.order_by("last_leaf_index"))
         self.batches = batches
@@ -1095,7 +1085,7 @@ def archive_entries(*, before: dt.date, out_dir: Path, actor: Actor = SYSTEM,
     if first >= head.tree_size:
         return None
     algorithm = head.hash_algorithm
-    h = fast_hash_function(algorithm)
+    h = hash_function(algorithm)
     frontier_keys = merkle.frontier_keys(first)
     fetched = merkle.fetch(DatabaseNodes(), frontier_keys)
     frontier = [(level, fetched[(level, index)]) for level, index in frontier_keys]
@@ -1234,7 +1224,7 @@ def _check_archive(path: Path) -> ArchiveCheck:
         if header.get("type") != "header" or header.get("format") != ARCHIVE_FORMAT:
             return ArchiveCheck(False, "not a Zhengtong audit archive")
         algorithm = str(header["hash_algorithm"])
-        h = fast_hash_function(algorithm)
+        h = hash_function(algorithm)
         first = int(header["first_leaf_index"])
         frontier_keys = [(int(level), int(index)) for level, index, _ in header["left_frontier"]]
         if frontier_keys != merkle.frontier_keys(first):
