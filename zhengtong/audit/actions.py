@@ -28,6 +28,22 @@ class Actor:
 SYSTEM = Actor(ActorKind.SYSTEM, name="system")
 
 
+def actor_of_user(user: Any) -> Actor:
+    """A person as the trail records them; None is the platform itself. Duck-typed on Django's user (staff
+    members have a `staff` profile with a department), so this app needs nothing from identity."""
+    if user is None:
+        return SYSTEM
+    if not getattr(user, "is_authenticated", False):
+        return Actor(ActorKind.ANONYMOUS)
+    staff = getattr(user, "staff", None)
+    return Actor(
+        ActorKind.STAFF if staff is not None else ActorKind.CITIZEN, str(user.pk),
+        getattr(user, "display_name", "") or user.get_username(),
+        staff.department.code if staff is not None else "",
+        ",".join(sorted(user.groups.values_list("name", flat=True))),
+    )
+
+
 class AuditWriteOutsideTransaction(RuntimeError):
     """`record` was called outside a transaction, so its entry could outlive a change that failed."""
 
@@ -87,3 +103,9 @@ def record_alone(action: str, actor: Actor, **values: Any) -> AuditEntry:
     """An entry that records no change of state (a failed login, a refused request), in its own transaction."""
     with transaction.atomic():
         return record(action, actor, **values)
+
+
+def record_core_action(sender: object, *, action: str, actor: Any, object_type: str, object_id: str,
+                       detail: Mapping[str, Any], **kwargs: Any) -> None:
+    """Receiver of core's action_performed: the entry for a change made by an app below this one."""
+    record(action, actor_of_user(actor), object_type=object_type, object_id=object_id, detail=detail)

@@ -34,8 +34,8 @@ from django.views.decorators.http import require_GET, require_POST
 from stdnum.cn import ric, uscc
 
 from zhengtong.audit import anomalies, proofs, queries
-from zhengtong.audit.actions import Actor, record_alone
-from zhengtong.audit.models import ActorKind, AlertRule, AnomalyAlert, AuditEntry
+from zhengtong.audit.actions import Actor, actor_of_user, record_alone
+from zhengtong.audit.models import AlertRule, AnomalyAlert, AuditEntry
 from zhengtong.audit.subjects import subject_hash
 from zhengtong.core.errors import DomainError
 
@@ -61,13 +61,7 @@ def _require(request: HttpRequest, *perms: str) -> None:
 
 
 def actor_of_request(request: HttpRequest) -> Actor:
-    """The signed-in staff member as the trail records them (kind, id, name, department, roles)."""
-    user: Any = request.user
-    staff = getattr(user, "staff", None)
-    department = getattr(getattr(staff, "department", None), "code", "") if staff is not None else ""
-    name = getattr(user, "display_name", "") or user.get_full_name() or user.get_username()
-    roles = ",".join(sorted(user.groups.values_list("name", flat=True)))
-    return Actor(ActorKind.STAFF, str(user.pk), name, department, roles)
+    return actor_of_user(request.user)
 
 
 # --- search ------------------------------------------------------------------------------------------------

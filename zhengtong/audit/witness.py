@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +63,3 @@ def export(head: TreeHead) -> bool:
         log.warning("witness export failed", witness=destination, tree_size=head.tree_size, error=str(error))
         return False
     return True
-
-
-def read_file_heads(path: Path) -> Iterator[dict[str, Any]]:
-    """The heads kept in a witness file, in the order written (for `zhengtong audit verify`)."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from zhengtong.core.errors import FieldProblem, InvalidInput, NotPermitted
 from zhengtong.core.models import CalendarDay, DayKind, OfficialCalendarYear
+from zhengtong.core.signals import action_performed
 
 PUBLISH_PERMISSION = "core.add_officialcalendaryear"
 
@@ -60,4 +61,9 @@ def publish_calendar_year(actor: Any, *, year: int, notice_title: str, published
         official.days.all().delete()
         CalendarDay.objects.bulk_create(
             CalendarDay(year=official, date=day.date, kind=day.kind, name=day.name.strip()) for day in days)
+        action_performed.send(
+            sender=OfficialCalendarYear, action="core.publish_calendar_year", actor=actor,
+            object_type="calendar_year", object_id=str(year),
+            detail={"notice_title": official.notice_title, "days": len(days)},
+        )
     return official

@@ -65,17 +65,9 @@ def _raise_problems(problems: list[FieldProblem]) -> None:
 
 def actor_of(who: User | ApiClient | None) -> audit.Actor:
     """The audit trail's plain description of who acts; None is the platform acting at the shell."""
-    if who is None:
-        return audit.SYSTEM
     if isinstance(who, ApiClient):
         return audit.Actor(ActorKind.API_CLIENT, who.key_id, who.name, who.department.code)
-    if not getattr(who, "is_authenticated", False):
-        return audit.Actor(ActorKind.ANONYMOUS)
-    staff = getattr(who, "staff", None)
-    return audit.Actor(
-        ActorKind.STAFF if staff is not None else ActorKind.CITIZEN, str(who.pk), who.display_name,
-        staff.department.code if staff is not None else "", ",".join(sorted(g.name for g in who.groups.all())),
-    )
+    return audit.actor_of_user(who)
 
 
 # --- divisions and departments ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
-from zhengtong.identity.models import DataScope, Department, ScopePaths, User
+from zhengtong.identity.models import DataScope, Department, ScopePaths
 
 ModelT = TypeVar("ModelT", bound=Model)
 NOTHING = Q(pk__in=[])
@@ -77,7 +77,3 @@ def permitted(user: Any, perm: str, obj: Model | None = None) -> bool:
     if not user.has_perm(perm):
         return False
     return obj is None or within_scope(user, obj)
-
-
-def is_staff_user(user: Any) -> bool:
-    return isinstance(user, User) and user.is_active and hasattr(user, "staff")

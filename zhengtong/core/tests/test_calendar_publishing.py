@@ -6,6 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.core import calendar
 from zhengtong.core.actions import CalendarDayInput, publish_calendar_year
 from zhengtong.core.errors import InvalidInput, NotPermitted
@@ -33,6 +34,13 @@ def test_publishing_makes_the_year_official_and_changes_deadlines(db):
     deadline = calendar.add_working_days(dt.date(2027, 2, 4), 1)
     assert deadline == calendar.Deadline(dt.date(2027, 2, 12), provisional=False)
     assert calendar.is_working_day(dt.date(2027, 2, 14))  # a Sunday worked (调休)
+
+
+def test_publishing_is_recorded_in_the_audit_trail(operator):
+    publish_calendar_year(operator, year=2027, notice_title="通知", published_on=None,
+                          days=[CalendarDayInput(dt.date(2027, 1, 1), "holiday", "元旦")])
+    entry = AuditEntry.objects.get(action="core.publish_calendar_year")
+    assert (entry.actor_id, entry.object_id, entry.detail["days"]) == (str(operator.pk), "2027", 1)
 
 
 def test_publishing_again_replaces_the_year(db):
