@@ -13,17 +13,9 @@ from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tree import EPOCH, hash_function, tree_head_message
 from zhengtong.core import crypto
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keys_and_witness")]
 API = "/api/v1/audit"
 
-
-@pytest.fixture(autouse=True)
-def keys_and_witness(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    settings.AUDIT_WITNESS = str(tmp_path / "witness.jsonl")
-    crypto.clear_signer_cache()
-    yield
-    crypto.clear_signer_cache()
 
 
 @dataclass

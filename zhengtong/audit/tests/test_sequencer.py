@@ -12,18 +12,8 @@ from zhengtong.audit.models import AuditLeaf, MerkleNode, TreeHead
 from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tree import hash_function
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keys_and_witness")]
 
-
-@pytest.fixture(autouse=True)
-def keys_and_witness(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    settings.AUDIT_WITNESS = str(tmp_path / "witness.jsonl")
-    from zhengtong.core import crypto
-
-    crypto.clear_signer_cache()
-    yield
-    crypto.clear_signer_cache()
 
 
 def write(n, action="test.event"):

@@ -38,16 +38,8 @@ from zhengtong.audit.verify import (
 )
 from zhengtong.core import crypto
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("keys_and_witness")]
 
-
-@pytest.fixture(autouse=True)
-def keys_and_witness(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    settings.AUDIT_WITNESS = str(tmp_path / "witness.jsonl")
-    crypto.clear_signer_cache()
-    yield
-    crypto.clear_signer_cache()
 
 
 @pytest.fixture
