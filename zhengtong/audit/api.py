@@ -19,10 +19,10 @@ from ninja import Field, Router, Schema
 from ninja.security import django_auth
 
 from zhengtong.audit import canonical, proofs
-from zhengtong.audit.actions import record_alone
+from zhengtong.audit.actions import actor_of_user, record_alone
 from zhengtong.audit.models import ArchiveBatch, AuditEntry, AuditLeaf, SigningKeyRecord, TreeHead
 from zhengtong.audit.tree import timestamp_milliseconds
-from zhengtong.audit.views import VIEW_ENTRIES, actor_of_request
+from zhengtong.audit.views import VIEW_ENTRIES
 from zhengtong.core import crypto
 from zhengtong.core.errors import InvalidInput
 
@@ -207,7 +207,7 @@ def leaves(request: HttpRequest, start: int, end: int) -> LeavesOut:
         archived = values is None and archived_up_to is not None and index <= archived_up_to
         out.append(LeafOut(leaf_index=index, entry_id=entry_id, leaf_hash=bytes(digest).hex(), data=data,
                            archived=archived))
-    record_alone("audit.read_leaves", actor_of_request(request), object_type="audit_leaves",
+    record_alone("audit.read_leaves", actor_of_user(request.user), object_type="audit_leaves",
                  object_id=f"{start}-{end}", detail={"start": start, "end": end, "tree_size": head.tree_size})
     return LeavesOut(tree_size=head.tree_size, start=start, end=end, hash_algorithm=head.hash_algorithm,
                      entries=out)

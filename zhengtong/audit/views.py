@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_POST
 from stdnum.cn import ric, uscc
 
 from zhengtong.audit import anomalies, proofs, queries
-from zhengtong.audit.actions import Actor, actor_of_user, record_alone
+from zhengtong.audit.actions import actor_of_user, record_alone
 from zhengtong.audit.models import AlertRule, AnomalyAlert, AuditEntry
 from zhengtong.audit.subjects import subject_hash
 from zhengtong.core.errors import DomainError
@@ -58,10 +58,6 @@ _TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m
 def _require(request: HttpRequest, *perms: str) -> None:
     if not all(request.user.has_perm(perm) for perm in perms):
         raise PermissionDenied
-
-
-def actor_of_request(request: HttpRequest) -> Actor:
-    return actor_of_user(request.user)
 
 
 # --- search ------------------------------------------------------------------------------------------------
@@ -143,7 +139,7 @@ def _hashed_search_redirect(request: HttpRequest, url_name: str) -> HttpResponse
     if not _looks_like_an_id(identifier):
         params["unverified"] = "1"
     if url_name == "audit:search":
-        record_alone("audit.search_subject", actor_of_request(request), subjects=[identifier],
+        record_alone("audit.search_subject", actor_of_user(request.user), subjects=[identifier],
                      detail={"filters": {k: v for k, v in params.items() if k != "unverified"}})
     return HttpResponseRedirect(f"{reverse(url_name)}?{params.urlencode()}")
 
@@ -271,7 +267,7 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     newest = AuditEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
     entries = queries.search_entries(filters).filter(id__lte=newest)[:cap]
     rows = entries.count()
-    record_alone("audit.export", actor_of_request(request), object_type="audit_entries",
+    record_alone("audit.export", actor_of_user(request.user), object_type="audit_entries",
                  detail={"filters": filters.as_detail(), "rows": rows, "limit": cap, "truncated": rows >= cap})
     response = StreamingHttpResponse(_csv_rows(entries), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
@@ -341,7 +337,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     _require(request, VIEW_ALERTS, CHANGE_ALERTS)
     alert = get_object_or_404(AnomalyAlert, pk=alert_id)
     try:
-        anomalies.acknowledge_alert(alert, actor_of_request(request))
+        anomalies.acknowledge_alert(alert, actor_of_user(request.user))
     except DomainError as error:
         messages.warning(request, error.message)
     else:
