@@ -55,6 +55,10 @@ def _require(actor: User | None, perm: str, obj: Model | None = None) -> None:
     if actor is None:
         return
     if not scope.permitted(actor, perm, obj):
+        # A refusal is a use of the platform too: auditors see who tried what.
+        audit.record_alone("identity.permission_denied", actor_of(actor), result=Result.DENIED,
+                           object_type=obj._meta.model_name if obj is not None else "",
+                           object_id=obj.pk if obj is not None else "", detail={"permission": perm})
         raise NotPermitted(_("You do not have permission to do this."))
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.conftest import resident_id
 from zhengtong.core.errors import InvalidInput, NotPermitted
 from zhengtong.identity import actions, roles, scope
@@ -77,6 +78,10 @@ def test_actions_check_scope_not_only_pages(make_staff, city):
     officer = make_staff(role_names=(roles.DATA_OFFICER,), department=city["branch"])
     with pytest.raises(NotPermitted):
         actions.create_api_client(officer, department=city["other"], name="not mine")
+    refusal = AuditEntry.objects.get(action="identity.permission_denied")
+    assert (refusal.actor_id, refusal.result, refusal.object_type, refusal.object_id) == (
+        str(officer.pk), "denied", "department", str(city["other"].pk))
+    assert refusal.detail == {"permission": "identity.add_apiclient"}
     issued = actions.create_api_client(officer, department=city["branch"], name="mine")
     assert issued.client.department == city["branch"]
 
