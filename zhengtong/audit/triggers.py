@@ -1,7 +1,8 @@
 """Database triggers that make the audit tables append-only, on PostgreSQL and SQLite.
 
 UPDATE is always refused; DELETE (and on PostgreSQL TRUNCATE) too, except for entries that have been written
-to an archive (an ArchiveBatch row covers their id) and are older than the retention period. Installed by
+to an archive (an ArchiveBatch row covers their id) and are older than the retention period, and then the
+subject rows of entries so deleted. Installed by
 migration 0002; the test suite lifts them only to empty the database between tests that commit.
 """
 
@@ -15,6 +16,9 @@ APPEND_ONLY_TABLES = (
     "audit_signingkeyrecord", "audit_archivebatch",
 )
 ARCHIVED = "(SELECT COALESCE(MAX(last_entry_id), 0) FROM audit_archivebatch)"
+# A subject row may go only after its entry went (archived and past retention).
+SUBJECT_OF_DELETED_ENTRY = (f"OLD.entry_id <= {ARCHIVED} AND "  # noqa: S608 (constants only)
+                            "NOT EXISTS (SELECT 1 FROM audit_auditentry WHERE id = OLD.entry_id)")
 
 
 def _sqlite_statements() -> list[str]:
@@ -28,7 +32,7 @@ def _sqlite_statements() -> list[str]:
             allowed = (f"OLD.id <= {ARCHIVED} AND "
                        f"OLD.occurred_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-{RETENTION_DAYS} days')")
         elif table == "audit_auditsubject":
-            allowed = f"OLD.entry_id <= {ARCHIVED}"
+            allowed = SUBJECT_OF_DELETED_ENTRY
         else:
             allowed = "0"
         statements.append(
@@ -60,7 +64,7 @@ def _postgres_guard(function: str, allowed: str) -> str:
 _POSTGRES_DELETE_GUARDS = {
     "audit_auditentry": ("audit_guard_entry_delete",
                          f"OLD.id <= {ARCHIVED} AND OLD.occurred_at < now() - interval '{RETENTION_DAYS} days'"),
-    "audit_auditsubject": ("audit_guard_subject_delete", f"OLD.entry_id <= {ARCHIVED}"),
+    "audit_auditsubject": ("audit_guard_subject_delete", SUBJECT_OF_DELETED_ENTRY),
 }
 
 

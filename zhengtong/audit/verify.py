@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import heapq
 import json
 import os
@@ -53,7 +54,7 @@ from typing import IO, Any
 import structlog
 from cryptography.hazmat.primitives import hashes
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 from tqdm import tqdm
@@ -98,6 +99,8 @@ ARCHIVE_FILE = "archive file"
 ARCHIVED_UNCHECKED = "archived (file not checked)"
 WITNESS_UNCHECKED = "witness not checked"
 LATER_HEADS = "later heads"
+SUBJECT_INDEX = "subject index"
+FORGED_ARCHIVE = "forged archive record"
 ENTRY_KINDS = frozenset({MODIFIED, REMOVED, INSERTED, REORDERED})
 
 CHUNK_SIZE = 2000
@@ -428,6 +431,45 @@ def default_witness_paths() -> tuple[list[Path], list[Problem]]:
     return [Path(target)], []
 
 
+def _live_leaf_count() -> int:
+    """Leaves stored now, read outside this run's snapshot (on PostgreSQL verify reads one fixed snapshot, and
+    the witness file may already hold heads the sequencer signed after it)."""
+    if connection.vendor != "postgresql":
+        last = AuditLeaf.objects.aggregate(last=Max("index"))["last"]
+        return 0 if last is None else last + 1
+    fresh = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with fresh.cursor() as cursor:
+            # Never wait on a lock held by the caller's own transaction (a test, or a migration in progress).
+            cursor.execute("SET lock_timeout = '1s'")
+            cursor.execute("SELECT COALESCE(MAX(index) + 1, 0) FROM audit_auditleaf")
+            return int(cursor.fetchone()[0])
+    except DatabaseError:
+        last = AuditLeaf.objects.aggregate(last=Max("index"))["last"]
+        return 0 if last is None else last + 1
+    finally:
+        fresh.close()
+
+
+class _SubjectDigest:
+    """An order-free digest of (entry, subject) pairs, so the index is compared with the entries in one pass."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+
+    def add(self, entry_id: int, subjects: Iterable[str]) -> None:
+        for subject in subjects:
+            self.count += 1
+            pair = hashlib.sha256(f"{entry_id}:{subject}".encode()).digest()
+            self.total = (self.total + int.from_bytes(pair[:8], "big")) % (1 << 64)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SubjectDigest) and (self.count, self.total) == (other.count, other.total)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class _Verifier:
     def __init__(self, witness_paths: Sequence[str | Path] | None, progress: bool, chunk_size: int,
                  trusted_key_ids: Iterable[str], now: dt.datetime | None) -> None:
@@ -508,6 +550,18 @@ class _Verifier:
             return False
         return crypto.verify_signature(algorithm, public_key, head.message(), head.signature)
 
+    def _archive_recorded(self, batch: ArchiveBatch) -> bool:
+        """An archive record counts only with the audit.archive entry written beside it; a row inserted by hand
+        (which would let the triggers delete entries) is reported and its range checked as if never archived."""
+        recorded = AuditEntry.objects.filter(action="audit.archive", object_type="audit_archive",
+                                             object_id=str(batch.pk)).values_list("detail", flat=True).first()
+        if recorded and recorded.get("last_leaf_index") == batch.last_leaf_index and \
+                recorded.get("digest") == batch.file_digest:
+            return True
+        self.problem(Problem(FORGED_ARCHIVE, f"archive record {batch.pk} (leaves up to {batch.last_leaf_index}) has "
+                                             f"no matching audit.archive entry: it was not written by the platform"))
+        return False
+
     # the walk
 
     def run(self) -> VerifyReport:
@@ -517,10 +571,11 @@ class _Verifier:
         self.algorithm = tree_hash_algorithm()
         self.h = hash_function(self.algorithm)
         self._load_keys()
-        batches = list(ArchiveBatch.objects.order_by("last_leaf_index"))
+        batches = [batch for batch in ArchiveBatch.objects.order_by("last_leaf_index") if self._archive_recorded(batch)]
         self.batches = batches
         self.archived_last = batches[-1].last_leaf_index if batches else -1
         self.archive_readers: dict[int, _ArchiveReader] = {}
+        self.subjects_expected = _SubjectDigest()
         self.entries = _EntryStream(self.chunk_size)
         self.db_heads = _Peekable(_database_heads(self.leaf_limit))
         witness_streams = [witness_file.heads() for witness_file in self.witness_files]
@@ -606,6 +661,7 @@ class _Verifier:
                                  entry_id, index))
             return None
         self.report.entries_checked += 1
+        self.subjects_expected.add(entry_id, values["subjects"])
         recomputed = merkle.leaf_hash(self.h, canonical.leaf_data_from_values(values))
         if recomputed != stored:
             self._mismatch(index, entry_id, stored, recomputed)
@@ -796,6 +852,21 @@ class _Verifier:
         self._check_leaves_beyond_heads()
         self._check_nodes_beyond_leaves()
         self._check_unsequenced()
+        self._check_subject_index()
+
+    def _check_subject_index(self) -> None:
+        """The search index of data subjects must hold exactly the subjects of the entries it indexes."""
+        if self.broken_at is not None:
+            return
+        stored = _SubjectDigest()
+        rows = (AuditSubject.objects.filter(entry__leaf__index__lt=self.leaf_limit)
+                .values_list("entry_id", "subject_hash").iterator(chunk_size=self.chunk_size))
+        for entry_id, subject in rows:
+            stored.add(entry_id, [subject])
+        if stored != self.subjects_expected:
+            self.problem(Problem(SUBJECT_INDEX, f"the data-subject index holds {stored.count} rows for the sequenced "
+                                                f"entries, which name {self.subjects_expected.count}: rows were "
+                                                f"removed, added or changed, so searches by person are incomplete"))
 
     def _check_late_witness_head(self, head: _Head) -> None:
         self.report.witness_heads_checked += 1
@@ -822,7 +893,7 @@ class _Verifier:
         if largest <= self.leaf_limit:
             return
         self.max_head_size = max(self.max_head_size, largest)
-        if self._current_leaf_count() >= largest:
+        if _live_leaf_count() >= largest:
             return  # the sequencer went on while we checked; these heads are newer than this run
         last_entry = self._last_entry_id()
         named = None
@@ -1151,8 +1222,9 @@ def archive_entries(*, before: dt.date, out_dir: Path, actor: Actor = SYSTEM,
                detail={"file": path.name, "digest": digest, "first_leaf_index": first, "last_leaf_index": last,
                        "entries": count, "before": before.isoformat(), "tree_size": head.tree_size})
         archived = AuditLeaf.objects.filter(index__gte=first, index__lte=last).values("entry_id")
-        AuditSubject.objects.filter(entry_id__in=archived).delete()
-        AuditEntry.objects.filter(id__in=archived).delete()
+        archived_ids = list(archived.values_list("entry_id", flat=True))
+        AuditEntry.objects.filter(id__in=archived_ids).delete()
+        AuditSubject.objects.filter(entry_id__in=archived_ids).delete()
     return ArchiveResult(path, digest, first, last, first_entry, last_entry, count, head.tree_size, batch.pk)
 
 

@@ -6,6 +6,7 @@ operator points it at storage the database administrators cannot write: another 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.request
@@ -59,7 +60,7 @@ def export(head: TreeHead) -> bool:
                 handle.write(document + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-    except OSError as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
         log.warning("witness export failed", witness=destination, tree_size=head.tree_size, error=str(error))
         return False
     return True

@@ -6,8 +6,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from zhengtong.audit import triggers
 from zhengtong.audit.actions import SYSTEM, Actor, AuditWriteOutsideTransaction, record, record_alone
-from zhengtong.audit.models import ArchiveBatch, AuditEntry, AuditSubject, TreeHead
+from zhengtong.audit.models import ArchiveBatch, AuditEntry, AuditSubject
+from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.subjects import subject_hash
 
 pytestmark = pytest.mark.django_db
@@ -38,11 +40,23 @@ def test_delete_is_refused():
     assert AuditEntry.objects.filter(pk=written.pk).exists()
 
 
-def test_every_table_of_the_trail_refuses_changes():
-    TreeHead.objects.create(tree_size=1, root_hash=b"r" * 32, timestamp=timezone.now(), hash_algorithm="sha256",
-                            signature_algorithm="ed25519", key_id="k", signature=b"s")
-    refused("UPDATE audit_treehead SET root_hash = %s", [b"x" * 32])
-    refused("DELETE FROM audit_treehead")
+@pytest.mark.usefixtures("keys_and_witness")
+@pytest.mark.parametrize("table", triggers.APPEND_ONLY_TABLES)
+def test_every_table_of_the_trail_refuses_changes(table):
+    written = entry(subjects=["330106198506010015"])
+    Sequencer().step()  # a leaf, a tree head and the signing key
+    entry()
+    Sequencer().step()  # a complete subtree (two leaves)
+    ArchiveBatch.objects.create(last_entry_id=0, last_leaf_index=-1, file_name="a", file_digest="d", tree_size=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
+        assert cursor.fetchone()[0] > 0
+    column = {"audit_auditentry": "action", "audit_auditsubject": "subject_hash", "audit_auditleaf": "leaf_hash",
+              "audit_merklenode": "hash", "audit_treehead": "root_hash", "audit_signingkeyrecord": "public_key",
+              "audit_archivebatch": "file_name"}[table]
+    refused(f"UPDATE {table} SET {column} = {column}")
+    refused(f"DELETE FROM {table}")
+    assert AuditEntry.objects.filter(pk=written.pk).exists()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE triggers are PostgreSQL's")

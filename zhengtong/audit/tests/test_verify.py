@@ -21,17 +21,27 @@ from django.utils import timezone
 
 from zhengtong.audit import canonical, merkle, triggers
 from zhengtong.audit.actions import SYSTEM, record_alone
-from zhengtong.audit.models import AuditEntry, AuditLeaf, AuditSubject, MerkleNode, SigningKeyRecord, TreeHead
+from zhengtong.audit.models import (
+    ArchiveBatch,
+    AuditEntry,
+    AuditLeaf,
+    AuditSubject,
+    MerkleNode,
+    SigningKeyRecord,
+    TreeHead,
+)
 from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tree import hash_function, tree_head_message
 from zhengtong.audit.verify import (
     BAD_SIGNATURE,
+    FORGED_ARCHIVE,
     INSERTED,
     MODIFIED,
     NODE_MISMATCH,
     NOT_SEQUENCED,
     REMOVED,
     REORDERED,
+    SUBJECT_INDEX,
     UNTRUSTED_KEY,
     WITNESS_MISMATCH,
     verify_trail,
@@ -490,3 +500,31 @@ def test_the_installed_command_returns_a_non_zero_status(tmp_path):
     tampered = zhengtong("audit", "verify", "--quiet")
     assert tampered.returncode == 1
     assert "(leaf 2) modified" in tampered.stdout
+
+
+# --- the archive record and the subject index ----------------------------------------------------------------------
+
+
+def test_a_hand_made_archive_record_does_not_hide_deleted_entries(trail):
+    # The DBA inserts an archive record (allowed: inserts are) and deletes entries the trigger now lets go.
+    with as_dba():
+        ArchiveBatch.objects.create(last_entry_id=trail[-1].pk, last_leaf_index=49, file_name="/nowhere",
+                                    file_digest="0" * 64, tree_size=50)
+        AuditEntry.objects.filter(pk=trail[3].pk).delete()
+    report = verify_trail(progress=False)
+    kinds = [problem.kind for problem in report.problems]
+    assert FORGED_ARCHIVE in kinds
+    removed = next(problem for problem in report.problems if problem.kind == REMOVED)
+    assert removed.entry_id == trail[3].pk
+
+
+def test_a_removed_subject_row_is_caught(trail):
+    with as_dba():
+        AuditSubject.objects.filter(entry_id=trail[7].pk).delete()
+    report = verify_trail(progress=False)
+    assert [problem.kind for problem in report.problems] == [SUBJECT_INDEX]
+
+
+def test_a_subject_row_added_by_hand_is_caught(trail):
+    AuditSubject.objects.create(entry_id=trail[7].pk, subject_hash="f" * 64)
+    assert [problem.kind for problem in verify_trail(progress=False).problems] == [SUBJECT_INDEX]
