@@ -173,16 +173,23 @@ def load_config(environ: Mapping[str, str], *, default_var_dir: Path) -> Config:
 
 
 def read_or_create_secret_key(var_dir: Path) -> str:
-    """The secret key kept in var/secret_key, created with owner-only permissions on first run."""
+    """The secret key kept in var/secret_key, created with owner-only permissions on first run.
+
+    Written whole to a private file first and then linked into place, so a process starting at the same moment
+    never reads a half-written key: it either wins the link or reads the winner's key.
+    """
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
     var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(64)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first
-        return path.read_text().strip()
+    draft = var_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(key)
-    return key
+        handle.write(secrets.token_urlsafe(64))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process won; use its key
+    finally:
+        draft.unlink()
+    return path.read_text().strip()

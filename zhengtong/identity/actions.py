@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from stdnum.cn import ric
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import ActorKind, Result
@@ -44,6 +46,8 @@ from zhengtong.identity.models import (
 )
 
 BACKEND = "zhengtong.identity.backends.ScopedPermissionBackend"
+# Department codes are segments of the tree path ("/CITY/CITY-PSB/"), so they cannot contain its separator.
+DEPARTMENT_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 PENDING_USER_KEY = "identity.pending_user"
 PENDING_SINCE_KEY = "identity.pending_since"
 PENDING_SECONDS = 5 * 60
@@ -104,9 +108,11 @@ def create_department(actor: User | None, *, code: str, name: str, division: Div
     _require(actor, "identity.add_department")
     credit_code, problem = validation.check_credit_code(credit_code)
     problems = [problem] if problem else []
-    if not code.strip():
-        problems.append(FieldProblem("code", _("This field is required.")))
+    if not DEPARTMENT_CODE.fullmatch(code):
+        problems.append(FieldProblem("code", _("Use letters, digits, - and _ only.")))
     _raise_problems(problems)
+    if parent is not None:
+        _require(actor, "identity.add_department", parent)
     tree_path = (parent.tree_path if parent else "/") + code + "/"
     try:
         with transaction.atomic():
@@ -154,6 +160,11 @@ def register_citizen(actor: User | None, data: CitizenInput) -> Citizen:
     if actor is not None and citizen.division_id:
         division = Division.objects.filter(code=citizen.division_id).first()
         _raise_problems([] if division else [FieldProblem("division_code", _("No such division."))])
+        # Staff register people in the divisions they serve (the whole tree for scope "all").
+        if scope.scope_of(actor) != DataScope.ALL and not citizen.division_id.startswith(
+                actor.staff.department.division.prefix):
+            raise NotPermitted(_("This division is outside your data scope."),
+                               [FieldProblem("division_code", _("outside your data scope"))])
     with transaction.atomic():
         if Citizen.objects.filter(resident_id=citizen.resident_id).exists():
             raise Conflict(_("A citizen with this resident ID is registered already."),
@@ -207,18 +218,22 @@ def register_businesses(actor: User | None, rows: Sequence[BusinessInput]) -> in
     problems: list[FieldProblem] = []
     representatives = {
         c.resident_id: c.pk for c in Citizen.objects.filter(
-            resident_id__in=[row.legal_representative_id.strip() for row in rows]).only("pk", "resident_id")
+            resident_id__in=[ric.compact(row.legal_representative_id) for row in rows]).only("pk", "resident_id")
     }
+    known_divisions = set(Division.objects.filter(
+        code__in={row.division_code for row in rows if row.division_code}).values_list("code", flat=True))
     businesses = []
     for index, row in enumerate(rows):
         prefix = f"rows[{index}]." if len(rows) > 1 else ""
         name, name_problem = validation.check_required(row.name, prefix + "name")
         code, code_problem = validation.check_credit_code(row.credit_code.strip(), prefix + "credit_code")
-        representative = representatives.get(row.legal_representative_id.strip())
+        representative = representatives.get(ric.compact(row.legal_representative_id))
         row_problems = [p for p in (name_problem, code_problem) if p]
         if representative is None:
             row_problems.append(FieldProblem(prefix + "legal_representative_id",
                                              _("No citizen with this resident ID is registered.")))
+        if row.division_code and row.division_code not in known_divisions:
+            row_problems.append(FieldProblem(prefix + "division_code", _("No such division.")))
         problems.extend(row_problems)
         if representative is not None and not row_problems:
             businesses.append(Business(name=name, credit_code=code, legal_representative_id=representative,
@@ -285,6 +300,9 @@ def create_staff(actor: User | None, *, username: str, full_name: str, departmen
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
             raise Conflict(_("This user name is taken."), [FieldProblem("username", _("already taken"))])
+        if StaffProfile.objects.filter(employee_number=employee_number).exists():
+            raise Conflict(_("This employee number is taken."),
+                           [FieldProblem("employee_number", _("already taken"))])
         user.save()
         StaffProfile.objects.create(user=user, department=department, employee_number=employee_number,
                                     data_scope=data_scope, title=title)
@@ -349,13 +367,25 @@ def check_role_grant(user: User, groups: Iterable[Group]) -> None:
 
 
 def set_roles(actor: User | None, user: User, role_names: Iterable[str]) -> None:
-    """Give a staff member exactly these roles."""
-    _require(actor, "identity.change_staffprofile", getattr(user, "staff", None))
+    """Give a staff member exactly these roles. Nobody sets their own roles or grants powers they lack."""
+    staff = getattr(user, "staff", None)
+    if staff is None:
+        _raise_problems([FieldProblem("roles", _("Roles are for staff members; this account is not one."))])
+    _require(actor, "identity.change_staffprofile", staff)
     names = list(role_names)
-    groups = list(Group.objects.filter(name__in=names))
+    groups = list(Group.objects.filter(name__in=names).prefetch_related("permissions__content_type"))
     unknown = set(names) - {g.name for g in groups}
     if unknown:
         _raise_problems([FieldProblem("roles", _("Unknown role: %(names)s") % {"names": ", ".join(sorted(unknown))})])
+    if actor is not None:
+        if actor.pk == user.pk:
+            raise NotPermitted(_("Nobody can change their own roles."))
+        held = actor.get_all_permissions()
+        for group in groups:
+            if not actor.is_superuser and any(f"{p.content_type.app_label}.{p.codename}" not in held
+                                              for p in group.permissions.all()):
+                raise NotPermitted(_("You cannot grant the role %(role)s: it holds permissions you do not have.")
+                                   % {"role": roles.ROLE_LABELS.get(group.name, group.name)})
     check_role_grant(user, groups)
     with transaction.atomic():
         user.groups.set(groups)
@@ -366,6 +396,8 @@ def set_roles(actor: User | None, user: User, role_names: Iterable[str]) -> None
 def record_training(actor: User | None, staff: StaffProfile, *, course: str, completed_on: datetime.date,
                     certificate_number: str = "") -> TrainingRecord:
     _require(actor, "identity.add_trainingrecord", staff)
+    if actor is not None and actor.pk == staff.user_id:
+        raise NotPermitted(_("Nobody can record their own training."))
     problems = []
     if not course.strip():
         problems.append(FieldProblem("course", _("This field is required.")))
@@ -499,12 +531,24 @@ def _count_failure(request: HttpRequest, user: User, kind: str) -> LoginResult:
 
 def _complete_login(request: HttpRequest, user: User) -> LoginResult:
     with transaction.atomic():
+        # Checked again under a row lock: parallel guesses that passed the first check must not get in after
+        # another of them locked the account.
+        current = User.objects.select_for_update().get(pk=user.pk)
+        if current.is_locked():
+            record_login_event(request, LoginEventKind.REFUSED_LOCKED, user=current)
+            return LoginResult(LoginOutcome.LOCKED, current, current.locked_until)
         User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
         request.session.pop(PENDING_USER_KEY, None)
         request.session.pop(PENDING_SINCE_KEY, None)
         login(request, user, backend=BACKEND)
         record_login_event(request, LoginEventKind.LOGIN, user=user)
     return LoginResult(LoginOutcome.LOGGED_IN, user)
+
+
+def needs_second_factor(user: User) -> bool:
+    """Staff, and anyone else who holds powers beyond their own data (an administrator made with Django's
+    createsuperuser, an account given a role), log in with a second factor."""
+    return user.kind == UserKind.STAFF or user.is_superuser or user.is_staff or user.groups.exists()
 
 
 def attempt_login(request: HttpRequest, username: str, password: str) -> LoginResult:
@@ -520,7 +564,7 @@ def attempt_login(request: HttpRequest, username: str, password: str) -> LoginRe
         return LoginResult(LoginOutcome.LOCKED, user, user.locked_until)
     if not user.check_password(password):
         return _count_failure(request, user, LoginEventKind.FAILURE)
-    if user.kind != UserKind.STAFF:
+    if not needs_second_factor(user):
         return _complete_login(request, user)
     request.session.cycle_key()
     request.session[PENDING_USER_KEY] = user.pk

@@ -62,7 +62,8 @@ class UserAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active", "groups"]
     search_fields = ["username", "first_name"]
     fields = ["username", "first_name", "kind", "is_active", "groups", "elder_mode", "last_login", "locked_until"]
-    readonly_fields = ["username", "kind", "last_login", "locked_until"]
+    # Only roles change here, through set_roles; other account changes are actions with their own trail.
+    readonly_fields = ["username", "first_name", "kind", "is_active", "elder_mode", "last_login", "locked_until"]
     filter_horizontal = ["groups"]
     inlines = [StaffInline]
 

@@ -7,6 +7,7 @@ import datetime
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from stdnum.cn import uscc
 
 from zhengtong.core import masking
 from zhengtong.core.errors import NotPermitted
@@ -129,7 +130,7 @@ class BusinessOut(Schema):
 @router.post("/businesses", response={201: BusinessOut}, summary="Register a business")
 def register_business(request: HttpRequest, payload: BusinessIn) -> Status[BusinessOut]:
     actions.register_businesses(_staff_actor(request), [actions.BusinessInput(**payload.dict())])
-    business = Business.objects.get(credit_code=payload.credit_code.strip().upper())
+    business = Business.objects.get(credit_code=uscc.compact(payload.credit_code))
     return Status(201, BusinessOut(name=business.name, credit_code=business.credit_code))
 
 

@@ -10,6 +10,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from zhengtong.core.masking import mask_name
+
 
 @dataclass(frozen=True)
 class ScopePaths:
@@ -204,7 +206,7 @@ class Citizen(models.Model):
         permissions = [("reveal_personal_data", _("Can reveal unmasked personal data"))]
 
     def __str__(self) -> str:
-        return self.name
+        return mask_name(self.name)  # shown in admin titles and breadcrumbs, so masked
 
 
 class Business(models.Model):
