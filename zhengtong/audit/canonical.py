@@ -10,8 +10,6 @@ import datetime as dt
 import json
 from typing import Any
 
-from zhengtong.audit.models import AuditEntry
-
 LEAF_FIELDS = (
     "id", "occurred_at", "actor_kind", "actor_id", "actor_name", "actor_department", "actor_roles",
     "on_behalf_of", "action", "object_type", "object_id", "subjects", "fields", "purpose", "legal_basis",
@@ -33,6 +31,3 @@ def leaf_data_from_values(values: dict[str, Any]) -> bytes:
     """Canonical bytes from a row's values (as read with .values(*LEAF_FIELDS))."""
     return _ENCODER.encode({name: _plain(values[name]) for name in LEAF_FIELDS}).encode()
 
-
-def leaf_data(entry: AuditEntry) -> bytes:
-    return leaf_data_from_values({name: getattr(entry, name) for name in LEAF_FIELDS})

@@ -48,9 +48,6 @@ class EntryFilters:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
 
-    def is_empty(self) -> bool:
-        return self == EntryFilters()
-
     def as_params(self) -> dict[str, str]:
         """The filters as query-string parameters (the subject by its hash), for links that keep them."""
         params = {

@@ -265,10 +265,12 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     # The export is fixed to the entries that exist now, so the count recorded is the count delivered,
     # whatever is written while it streams (the export's own entry included).
     newest = AuditEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
-    entries = queries.search_entries(filters).filter(id__lte=newest)[:cap]
-    rows = entries.count()
+    matching = queries.search_entries(filters).filter(id__lte=newest)
+    found = matching[:cap + 1].count()  # one more than the cap tells a full file from a cut one
+    entries = matching[:cap]
+    rows = min(found, cap)
     record_alone("audit.export", actor_of_user(request.user), object_type="audit_entries",
-                 detail={"filters": filters.as_detail(), "rows": rows, "limit": cap, "truncated": rows >= cap})
+                 detail={"filters": filters.as_detail(), "rows": rows, "limit": cap, "truncated": found > cap})
     response = StreamingHttpResponse(_csv_rows(entries), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
