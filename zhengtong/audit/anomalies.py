@@ -26,6 +26,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -33,10 +34,10 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from zhengtong.audit.actions import SYSTEM, Actor, record
+from zhengtong.audit.actions import SYSTEM, actor_of_user, record
 from zhengtong.audit.models import ActorKind, AlertRule, AnomalyAlert, AuditEntry, Result
 from zhengtong.core import calendar as working_calendar
-from zhengtong.core.errors import Conflict
+from zhengtong.core.errors import Conflict, NotPermitted
 
 READ_ACTION_PREFIX = "exchange.read"
 REVEAL_ACTION = "exchange.reveal"
@@ -273,12 +274,12 @@ def evaluate_anomalies(since: dt.datetime, until: dt.datetime) -> int:
     return sum(1 for finding in fresh if raise_alert(finding) is not None)
 
 
-def acknowledge_alert(alert: AnomalyAlert, actor: Actor) -> AnomalyAlert:
-    """An auditor has looked into the alert. Recorded in the trail; acknowledging twice is refused.
-
-    The caller checks the permission (audit.change_anomalyalert); `actor` is who acknowledges, as the trail
-    records them.
-    """
+def acknowledge_alert(alert: AnomalyAlert, user: Any) -> AnomalyAlert:
+    """An auditor has looked into the alert. Needs audit.change_anomalyalert; recorded in the trail;
+    acknowledging twice is refused."""
+    if not user.has_perm("audit.change_anomalyalert"):
+        raise NotPermitted(_("You do not have permission to do this."))
+    actor = actor_of_user(user)
     with transaction.atomic():
         current = AnomalyAlert.objects.select_for_update().get(pk=alert.pk)
         if current.acknowledged_at is not None:

@@ -339,7 +339,7 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     _require(request, VIEW_ALERTS, CHANGE_ALERTS)
     alert = get_object_or_404(AnomalyAlert, pk=alert_id)
     try:
-        anomalies.acknowledge_alert(alert, actor_of_user(request.user))
+        anomalies.acknowledge_alert(alert, request.user)
     except DomainError as error:
         messages.warning(request, error.message)
     else:

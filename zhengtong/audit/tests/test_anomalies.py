@@ -7,12 +7,14 @@ import pytest
 import time_machine
 
 from zhengtong.audit import anomalies
-from zhengtong.audit.actions import SYSTEM, Actor, record_alone
+from zhengtong.audit.actions import Actor, record_alone
 from zhengtong.audit.models import ActorKind, AlertRule, AnomalyAlert, AuditEntry, Result
 from zhengtong.audit.tasks import evaluate_recent_anomalies
 from zhengtong.conftest import resident_id
 from zhengtong.core import calendar as working_calendar
-from zhengtong.core.errors import Conflict
+from zhengtong.core.errors import Conflict, NotPermitted
+from zhengtong.identity import roles
+from zhengtong.identity.models import DataScope
 
 pytestmark = pytest.mark.django_db
 
@@ -235,22 +237,30 @@ def test_a_reveal_is_also_an_entry_that_says_it_revealed_values():
 # --- acknowledging, and the task ---------------------------------------------------------------------------
 
 
-def test_acknowledging_an_alert_records_who_and_is_refused_twice():
+def test_acknowledging_an_alert_records_who_and_is_refused_twice(make_staff):
     at(WEDNESDAY, "exchange.reveal", CLERK, subjects=[resident_id(5)])
     evaluate()
     alert = AnomalyAlert.objects.get()
-    auditor = Actor(ActorKind.STAFF, "3", "审计员", "CITY-AUDIT", "auditor")
+    auditor = make_staff(role_names=(roles.AUDITOR,), data_scope=DataScope.ALL)
     with time_machine.travel(WEDNESDAY + dt.timedelta(days=1), tick=False):
         acknowledged = anomalies.acknowledge_alert(alert, auditor)
     alert.refresh_from_db()
     assert alert.acknowledged_at == acknowledged.acknowledged_at == WEDNESDAY + dt.timedelta(days=1)
-    assert alert.acknowledged_by == "审计员"
+    assert alert.acknowledged_by == auditor.display_name
     entry = AuditEntry.objects.get(action="audit.acknowledge_alert")
-    assert (entry.actor_id, entry.object_type, entry.object_id) == ("3", "anomaly_alert", str(alert.pk))
+    assert (entry.actor_id, entry.object_type, entry.object_id) == (str(auditor.pk), "anomaly_alert", str(alert.pk))
     assert entry.detail["rule"] == AlertRule.REVEAL_WITHOUT_CASE
     with pytest.raises(Conflict):
-        anomalies.acknowledge_alert(alert, SYSTEM)
+        anomalies.acknowledge_alert(alert, auditor)
     assert AuditEntry.objects.filter(action="audit.acknowledge_alert").count() == 1
+
+
+def test_acknowledging_needs_the_permission(make_staff):
+    at(WEDNESDAY, "exchange.reveal", CLERK, subjects=[resident_id(5)])
+    evaluate()
+    with pytest.raises(NotPermitted):
+        anomalies.acknowledge_alert(AnomalyAlert.objects.get(), make_staff(role_names=(roles.LEADER,)))
+    assert AnomalyAlert.objects.get().acknowledged_at is None
 
 
 def test_the_task_evaluates_the_last_two_hours():

@@ -378,10 +378,10 @@ def test_acknowledge_needs_a_post(as_auditor):
     assert as_auditor.get(reverse("audit:acknowledge-alert", args=[alert.pk])).status_code == 405
 
 
-def test_auditor_dashboard_shows_open_alerts_and_links_to_the_trail(as_auditor):
+def test_auditor_dashboard_shows_open_alerts_and_links_to_the_trail(as_auditor, auditor):
     raise_alerts()
     acknowledged = AnomalyAlert.objects.first()
-    anomalies.acknowledge_alert(acknowledged, CLERK)
+    anomalies.acknowledge_alert(acknowledged, auditor)
     text = page_text(as_auditor.get(reverse("portal:dashboard")))
     assert "Open anomaly alerts" in text
     assert '<span class="stat__value">2</span>' in text
