@@ -16,9 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from zhengtong.audit.models import AuditEntry
 from zhengtong.core.errors import DomainError
-from zhengtong.identity import actions, scope, totp
+from zhengtong.identity import actions, queries, scope, totp
 from zhengtong.identity.actions import LoginOutcome
 from zhengtong.identity.models import ApiClient, Department, LoginEventKind, User
 
@@ -114,7 +113,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def login_events_view(request: HttpRequest) -> HttpResponse:
     if not scope.permitted(request.user, "audit.view_auditentry"):
         raise PermissionDenied
-    events = AuditEntry.objects.filter(action__in=LoginEventKind.values)
+    events = queries.login_events()
     kind = request.GET.get("kind", "")
     if kind in LoginEventKind.values:
         events = events.filter(action=kind)
@@ -122,9 +121,8 @@ def login_events_view(request: HttpRequest) -> HttpResponse:
     if username:
         events = events.filter(detail__username=username)
     page = Paginator(events.order_by("-id"), 50).get_page(request.GET.get("page"))
-    labels = dict(LoginEventKind.choices)
     for event in page:
-        event.kind_label = labels[event.action]  # type: ignore[attr-defined]
+        event.kind_label = queries.login_event_label(event)  # type: ignore[attr-defined]
     return render(request, "identity/login_events.html", {
         "page": page, "kinds": LoginEventKind.choices, "kind": kind, "username": username,
     })

@@ -46,6 +46,7 @@ from zhengtong.identity.models import (
     StaffProfile,
     User,
 )
+from zhengtong.identity.queries import login_event_label, login_events
 from zhengtong.portal import forms, navigation
 from zhengtong.portal.context_processors import ELDER_COOKIE, elder_mode_of
 
@@ -138,12 +139,9 @@ def _staff_summary(user: User) -> dict[str, Any]:
     profile = StaffProfile.objects.select_related("department").filter(user=user).first()
     names = sorted(navigation.group_names(user))
     role_labels = [roles.ROLE_LABELS.get(name, name) for name in names]
-    labels = dict(LoginEventKind.choices)
-    own_logins = AuditEntry.objects.filter(action__in=LoginEventKind.values, object_type="user",
-                                           object_id=str(user.pk)).order_by("-id")[:RECENT_LOGINS]
     recent_logins = [
-        {"occurred_at": event.occurred_at, "kind": labels[event.action], "address": event.client_address}
-        for event in own_logins
+        {"occurred_at": event.occurred_at, "kind": login_event_label(event), "address": event.client_address}
+        for event in login_events(user).order_by("-id")[:RECENT_LOGINS]
     ]
     return {"staff_profile": profile, "role_labels": role_labels, "recent_logins": recent_logins}
 
@@ -162,8 +160,8 @@ def _leader_dashboard(user: User) -> dict[str, Any]:
 def _auditor_dashboard(user: User) -> dict[str, Any]:
     context = _staff_summary(user)
     since = timezone.now() - datetime.timedelta(days=7)
+    events = login_events().filter(occurred_at__gte=since)
     # order_by() drops the model's default ordering, which would otherwise split the groups.
-    events = AuditEntry.objects.filter(occurred_at__gte=since, action__in=LoginEventKind.values)
     rows = events.values("action").annotate(total=Count("id")).order_by()
     counts = {row["action"]: row["total"] for row in rows}
     context["login_counts"] = [
