@@ -7,6 +7,8 @@ default.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import secrets
@@ -101,6 +103,17 @@ def _parse_secret_key(raw: str) -> str:
     return raw
 
 
+def _parse_key_material(raw: str) -> bytes:
+    text = raw.strip()
+    try:
+        material = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError("must be 32 random bytes as 64 hex digits or base64") from None
+    if len(material) != 32:
+        raise ValueError(f"must be 32 random bytes as 64 hex digits or base64, got {len(material)} bytes")
+    return material
+
+
 def _parse_path(raw: str) -> Path:
     if not raw.strip():
         raise ValueError("must be a directory path")
@@ -135,6 +148,8 @@ SETTINGS: tuple[Setting, ...] = (
             "addresses that may read /metrics"),
     Setting(PREFIX + "AUDIT_WITNESS", _parse_text, None,
             "file or http(s) URL receiving every signed audit tree head; var/audit-witness.jsonl when unset"),
+    Setting(PREFIX + "KEY_ENCRYPTION_KEY", _parse_key_material, None,
+            "key that wraps the registries' data keys; var/keys/key-encryption.key when unset"),
     Setting(PREFIX + "SITE_NAME", _parse_text, "云溪市一体化政务服务平台", "site name shown in pages and metadata"),
     Setting(PREFIX + "SITE_ID_CODE", _parse_text, "0000000000", "the government website identification code"),
 )

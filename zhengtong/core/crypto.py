@@ -1,5 +1,5 @@
-"""The crypto suite chosen by ZHENGTONG_CRYPTO_SUITE: `intl` (SHA-256, HMAC-SHA256, Ed25519) or `gm` (国密: SM3,
-HMAC-SM3, SM2).
+"""The crypto suite chosen by ZHENGTONG_CRYPTO_SUITE: `intl` (SHA-256, HMAC-SHA256, Ed25519, AES-256-GCM) or `gm`
+(国密: SM3, HMAC-SM3, SM2, SM4-GCM).
 
 Hashes and keyed hashes come from `cryptography`. Signatures are Ed25519 (`cryptography`) or SM2 with SM3 and
 the default user ID 1234567812345678 (GB/T 32918, GM/T 0009), computed with `gmssl`. The signing keys live in
@@ -24,10 +24,12 @@ from typing import Any
 import structlog
 from Cryptodome.IO import PEM
 from Cryptodome.Util.asn1 import DerBitString, DerInteger, DerObjectId, DerOctetString, DerSequence
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from gmssl import sm2
@@ -409,3 +411,59 @@ def export_public_key(signer: Signer) -> dict[str, str]:
         "public_key": signer.public_key.hex(),
         "public_key_pem": public_key_pem(signer.algorithm, signer.public_key),
     }
+
+
+# Authenticated encryption ----------------------------------------------------------------------------------------
+
+# AES-256-GCM for intl, SM4-GCM (GB/T 32907, 128-bit key) for gm; both with 96-bit nonces and 128-bit tags.
+CIPHER_NAMES = {"intl": "aes-256-gcm", "gm": "sm4-gcm"}
+SUITE_OF_CIPHER = {value: key for key, value in CIPHER_NAMES.items()}
+CIPHER_KEY_BYTES = {"aes-256-gcm": 32, "sm4-gcm": 16}
+NONCE_BYTES = 12
+
+
+class DecryptionFailed(ValueError):
+    """The ciphertext was altered, or was sealed under another key or associated data."""
+
+
+def cipher_name(suite_name: str | None = None) -> str:
+    return CIPHER_NAMES[suite_name or suite()]
+
+
+def new_cipher_key(cipher: str) -> bytes:
+    return secrets.token_bytes(CIPHER_KEY_BYTES[cipher])
+
+
+def _check_key(cipher: str, key: bytes) -> None:
+    if cipher not in CIPHER_KEY_BYTES:
+        raise ValueError(f"unknown cipher {cipher!r}")
+    if len(key) != CIPHER_KEY_BYTES[cipher]:
+        raise ValueError(f"{cipher} needs a {CIPHER_KEY_BYTES[cipher]}-byte key, got {len(key)} bytes")
+
+
+def seal(cipher: str, key: bytes, plaintext: bytes, associated_data: bytes = b"") -> bytes:
+    """nonce || ciphertext || tag of `plaintext` under `key`, bound to `associated_data`."""
+    _check_key(cipher, key)
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    if cipher == "aes-256-gcm":
+        return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
+    encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(associated_data)
+    body = encryptor.update(plaintext) + encryptor.finalize()
+    return nonce + body + encryptor.tag
+
+
+def open_sealed(cipher: str, key: bytes, sealed: bytes, associated_data: bytes = b"") -> bytes:
+    """The plaintext of what `seal` returned; raises DecryptionFailed when anything does not match."""
+    _check_key(cipher, key)
+    if len(sealed) < NONCE_BYTES + 16:
+        raise DecryptionFailed("the ciphertext is too short")
+    nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+    try:
+        if cipher == "aes-256-gcm":
+            return AESGCM(key).decrypt(nonce, body, associated_data)
+        decryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce, body[-16:])).decryptor()
+        decryptor.authenticate_additional_data(associated_data)
+        return decryptor.update(body[:-16]) + decryptor.finalize()
+    except InvalidTag as error:
+        raise DecryptionFailed("the ciphertext does not open under this key") from error

@@ -46,3 +46,9 @@ class NotPermitted(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+def raise_if_problems(problems: list[FieldProblem]) -> None:
+    """Raise InvalidInput listing every problem, when there is any."""
+    if problems:
+        raise InvalidInput("; ".join(f"{p.field}: {p.reason}" for p in problems), problems)

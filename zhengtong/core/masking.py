@@ -61,3 +61,21 @@ def mask_resident_id(value: str | None) -> str:
 def mask_phone(value: str | None) -> str:
     """A mobile number with the first three and last four digits showing: 138****5678."""
     return keep_ends(value, 3, 4)
+
+
+# Masking rules as configured on a field: "none", "null", "name", "keep:<first>:<last>", "address_district",
+# "date_year", "pseudonym". The one door applies them; definitions are checked here so a bad rule is refused
+# when the field is defined, not when someone reads it.
+SIMPLE_RULES = ("none", "null", "name", "address_district", "date_year", "pseudonym")
+
+
+def check_rule(rule: str) -> str | None:
+    """None when `rule` is a masking rule this platform knows, else the reason it is not."""
+    if rule in SIMPLE_RULES:
+        return None
+    parts = rule.split(":")
+    if parts[0] == "keep":
+        if len(parts) == 3 and all(part.isdigit() and int(part) <= 32 for part in parts[1:]):
+            return None
+        return "keep takes two numbers, like keep:6:4"
+    return f"unknown masking rule {rule!r}; use one of {', '.join(SIMPLE_RULES)} or keep:<first>:<last>"

@@ -29,7 +29,7 @@ from stdnum.cn import ric
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import ActorKind, Result
 from zhengtong.core import crypto, metrics
-from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, NotPermitted
+from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, NotPermitted, raise_if_problems
 from zhengtong.identity import roles, scope, totp, validation
 from zhengtong.identity.models import (
     ApiClient,
@@ -55,7 +55,7 @@ PENDING_SECONDS = 5 * 60
 LAST_USED_RESOLUTION = datetime.timedelta(seconds=60)
 
 
-def _require(actor: User | None, perm: str, obj: Model | None = None) -> None:
+def require_permission(actor: User | None, perm: str, obj: Model | None = None) -> None:
     if actor is None:
         return
     if not scope.permitted(actor, perm, obj):
@@ -64,11 +64,6 @@ def _require(actor: User | None, perm: str, obj: Model | None = None) -> None:
                            object_type=obj._meta.model_name if obj is not None else "",
                            object_id=obj.pk if obj is not None else "", detail={"permission": perm})
         raise NotPermitted(_("You do not have permission to do this."))
-
-
-def _raise_problems(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise InvalidInput("; ".join(f"{p.field}: {p.reason}" for p in problems), problems)
 
 
 def actor_of(who: User | ApiClient | None) -> audit.Actor:
@@ -83,7 +78,7 @@ def actor_of(who: User | ApiClient | None) -> audit.Actor:
 
 def create_division(actor: User | None, *, code: str, name: str, level: int, parent: Division | None,
                     name_en: str = "") -> Division:
-    _require(actor, "identity.add_division")
+    require_permission(actor, "identity.add_division")
     problems = []
     if not (code.isdigit() and len(code) in (6, 9, 12)):
         problems.append(FieldProblem("code", _("A division code has 6, 9 or 12 digits.")))
@@ -92,7 +87,7 @@ def create_division(actor: User | None, *, code: str, name: str, level: int, par
                                      % {"prefix": parent.prefix}))
     if parent is not None and parent.level >= level:
         problems.append(FieldProblem("level", _("The level must be below the parent's level.")))
-    _raise_problems(problems)
+    raise_if_problems(problems)
     with transaction.atomic():
         division, created = Division.objects.get_or_create(
             code=code, defaults={"name": name, "name_en": name_en, "level": level, "parent": parent}
@@ -105,14 +100,14 @@ def create_division(actor: User | None, *, code: str, name: str, level: int, par
 def create_department(actor: User | None, *, code: str, name: str, division: Division, credit_code: str,
                       parent: Department | None = None, functions: str = "", name_en: str = "",
                       is_governance_office: bool = False) -> Department:
-    _require(actor, "identity.add_department")
+    require_permission(actor, "identity.add_department")
     credit_code, problem = validation.check_credit_code(credit_code)
     problems = [problem] if problem else []
     if not DEPARTMENT_CODE.fullmatch(code):
         problems.append(FieldProblem("code", _("Use letters, digits, - and _ only.")))
-    _raise_problems(problems)
+    raise_if_problems(problems)
     if parent is not None:
-        _require(actor, "identity.add_department", parent)
+        require_permission(actor, "identity.add_department", parent)
     tree_path = (parent.tree_path if parent else "/") + code + "/"
     try:
         with transaction.atomic():
@@ -153,13 +148,13 @@ def _citizen_from_input(data: CitizenInput, field_prefix: str = "") -> tuple[Cit
 
 def register_citizen(actor: User | None, data: CitizenInput) -> Citizen:
     """Record a natural person by real name; the resident ID is checked (length, date, place, check digit)."""
-    _require(actor, "identity.add_citizen")
+    require_permission(actor, "identity.add_citizen")
     citizen, problems = _citizen_from_input(data)
-    _raise_problems(problems)
+    raise_if_problems(problems)
     assert citizen is not None
     if actor is not None and citizen.division_id:
         division = Division.objects.filter(code=citizen.division_id).first()
-        _raise_problems([] if division else [FieldProblem("division_code", _("No such division."))])
+        raise_if_problems([] if division else [FieldProblem("division_code", _("No such division."))])
         # Staff register people in the divisions they serve (the whole tree for scope "all").
         if scope.scope_of(actor) != DataScope.ALL and not citizen.division_id.startswith(
                 actor.staff.department.division.prefix):
@@ -180,7 +175,7 @@ def register_citizens(actor: User | None, rows: Iterable[CitizenInput], *, batch
 
     Returns how many were added.
     """
-    _require(actor, "identity.add_citizen")
+    require_permission(actor, "identity.add_citizen")
     citizens: list[Citizen] = []
     problems: list[FieldProblem] = []
     for index, row in enumerate(rows):
@@ -188,7 +183,7 @@ def register_citizens(actor: User | None, rows: Iterable[CitizenInput], *, batch
         problems.extend(row_problems)
         if citizen is not None:
             citizens.append(citizen)
-    _raise_problems(problems)
+    raise_if_problems(problems)
     with transaction.atomic():
         ids = [c.resident_id for c in citizens]
         existing: set[str] = set()
@@ -214,7 +209,7 @@ class BusinessInput:
 
 def register_businesses(actor: User | None, rows: Sequence[BusinessInput]) -> int:
     """Register businesses, all or nothing; the legal representative must be a registered citizen."""
-    _require(actor, "identity.add_business")
+    require_permission(actor, "identity.add_business")
     problems: list[FieldProblem] = []
     representatives = {
         c.resident_id: c.pk for c in Citizen.objects.filter(
@@ -238,7 +233,7 @@ def register_businesses(actor: User | None, rows: Sequence[BusinessInput]) -> in
         if representative is not None and not row_problems:
             businesses.append(Business(name=name, credit_code=code, legal_representative_id=representative,
                                        division_id=row.division_code))
-    _raise_problems(problems)
+    raise_if_problems(problems)
     with transaction.atomic():
         existing = set(Business.objects.filter(credit_code__in=[b.credit_code for b in businesses])
                        .values_list("credit_code", flat=True))
@@ -261,12 +256,12 @@ def _check_password(password: str, user: User) -> None:
     try:
         django_password_validation.validate_password(password, user)
     except ValidationError as error:
-        _raise_problems([FieldProblem("password", " ".join(error.messages))])
+        raise_if_problems([FieldProblem("password", " ".join(error.messages))])
 
 
 def create_citizen_account(actor: User | None, citizen: Citizen, *, username: str, password: str) -> User:
     """Give a registered citizen a login."""
-    _require(actor, "identity.add_user")
+    require_permission(actor, "identity.add_user")
     user = User(username=username, first_name=citizen.name, kind=UserKind.CITIZEN)
     _check_password(password, user)
     user.set_password(password)
@@ -285,9 +280,9 @@ def create_staff(actor: User | None, *, username: str, full_name: str, departmen
                  employee_number: str, password: str | None, data_scope: str = DataScope.DEPARTMENT,
                  title: str = "", is_superuser: bool = False, password_hash: str | None = None) -> User:
     """Create a staff account. `password_hash` lets the demo seed reuse one hash instead of hashing 150 times."""
-    _require(actor, "identity.add_staffprofile", department)
+    require_permission(actor, "identity.add_staffprofile", department)
     if data_scope not in DataScope.values:
-        _raise_problems([FieldProblem("data_scope", _("Unknown data scope."))])
+        raise_if_problems([FieldProblem("data_scope", _("Unknown data scope."))])
     user = User(username=username, first_name=full_name, kind=UserKind.STAFF, is_superuser=is_superuser,
                 is_staff=is_superuser)
     if password_hash is not None:
@@ -370,13 +365,13 @@ def set_roles(actor: User | None, user: User, role_names: Iterable[str]) -> None
     """Give a staff member exactly these roles. Nobody sets their own roles or grants powers they lack."""
     staff = getattr(user, "staff", None)
     if staff is None:
-        _raise_problems([FieldProblem("roles", _("Roles are for staff members; this account is not one."))])
-    _require(actor, "identity.change_staffprofile", staff)
+        raise_if_problems([FieldProblem("roles", _("Roles are for staff members; this account is not one."))])
+    require_permission(actor, "identity.change_staffprofile", staff)
     names = list(role_names)
     groups = list(Group.objects.filter(name__in=names).prefetch_related("permissions__content_type"))
     unknown = set(names) - {g.name for g in groups}
     if unknown:
-        _raise_problems([FieldProblem("roles", _("Unknown role: %(names)s") % {"names": ", ".join(sorted(unknown))})])
+        raise_if_problems([FieldProblem("roles", _("Unknown role: %(names)s") % {"names": ", ".join(sorted(unknown))})])
     if actor is not None:
         if actor.pk == user.pk:
             raise NotPermitted(_("Nobody can change their own roles."))
@@ -395,7 +390,7 @@ def set_roles(actor: User | None, user: User, role_names: Iterable[str]) -> None
 
 def record_training(actor: User | None, staff: StaffProfile, *, course: str, completed_on: datetime.date,
                     certificate_number: str = "") -> TrainingRecord:
-    _require(actor, "identity.add_trainingrecord", staff)
+    require_permission(actor, "identity.add_trainingrecord", staff)
     if actor is not None and actor.pk == staff.user_id:
         raise NotPermitted(_("Nobody can record their own training."))
     problems = []
@@ -403,7 +398,7 @@ def record_training(actor: User | None, staff: StaffProfile, *, course: str, com
         problems.append(FieldProblem("course", _("This field is required.")))
     if completed_on > timezone.localdate():
         problems.append(FieldProblem("completed_on", _("The date cannot be in the future.")))
-    _raise_problems(problems)
+    raise_if_problems(problems)
     with transaction.atomic():
         record = TrainingRecord.objects.create(staff=staff, course=course.strip(), completed_on=completed_on,
                                                certificate_number=certificate_number, recorded_by=actor)
@@ -435,8 +430,8 @@ def _hash_secret(secret: str, algorithm: str) -> str:
 
 
 def create_api_client(actor: User | None, *, department: Department, name: str) -> IssuedCredential:
-    _require(actor, "identity.add_apiclient", department)
-    _raise_problems([] if name.strip() else [FieldProblem("name", _("This field is required."))])
+    require_permission(actor, "identity.add_apiclient", department)
+    raise_if_problems([] if name.strip() else [FieldProblem("name", _("This field is required."))])
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     algorithm = crypto.hash_name()
@@ -451,7 +446,7 @@ def create_api_client(actor: User | None, *, department: Department, name: str) 
 
 
 def revoke_api_client(actor: User | None, client: ApiClient) -> None:
-    _require(actor, "identity.change_apiclient", client)
+    require_permission(actor, "identity.change_apiclient", client)
     with transaction.atomic():
         revoked = ApiClient.objects.filter(pk=client.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if revoked:

@@ -127,6 +127,10 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("identity:login-events"), _("Login events")
     if persona == AUDITOR:
         yield reverse_or_none("audit:alerts"), _("Anomaly alerts")
+    if persona in (DATA_OFFICER, ADMIN, LEADER) and user is not None and user.has_perm("catalog.view_resource"):
+        yield reverse_or_none("catalog:list"), _("Data catalog")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("registries.view_registry"):
+        yield reverse_or_none("registries:list"), _("Registries")
     if persona in (DATA_OFFICER, ADMIN):
         yield reverse_or_none("identity:api-clients"), _("API clients")
     yield (API_DOCS_PATH if path_exists(API_DOCS_PATH) else None), _("API documentation")
