@@ -179,7 +179,10 @@ def _rewrite_records(registry: Registry, old_codec: RecordCodec, new_codec: Reco
     for record in Record.objects.filter(registry=registry).iterator(chunk_size=REWRITE_BATCH):
         plain = old_codec.plain(record.data)
         values = {name: plain[name] for name in new_codec.schema.by_name if name in plain}
-        cleaned, _problems = new_codec.schema.clean(values, context, partial=True)  # deleted records too
+        cleaned, problems = new_codec.schema.clean(values, context, partial=True)
+        for problem in problems:  # only deleted records, which the check skipped, get here: keep their values
+            if problem.field in values:
+                cleaned[problem.field] = values[problem.field]
         same = (set(record.data) <= set(new_codec.schema.by_name) and not encryption_changed & set(plain)
                 and cleaned == {name: plain[name] for name in cleaned})
         key_value = new_codec.key_value(cleaned) if all(k.name in cleaned for k in new_codec.schema.key_fields) \

@@ -1,5 +1,6 @@
 """Settings come from the environment; an unknown or malformed one stops start-up with its name."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -34,6 +35,13 @@ def test_values_are_parsed():
     assert config["ZHENGTONG_SESSION_IDLE_MINUTES"] == 15
 
 
+def test_the_key_encryption_key_is_read_from_hex_or_base64():
+    material = bytes(range(32))
+    assert load(ZHENGTONG_KEY_ENCRYPTION_KEY=material.hex())["ZHENGTONG_KEY_ENCRYPTION_KEY"] == material
+    assert load(ZHENGTONG_KEY_ENCRYPTION_KEY=base64.b64encode(material).decode())[
+        "ZHENGTONG_KEY_ENCRYPTION_KEY"] == material
+
+
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
     [
@@ -47,6 +55,8 @@ def test_values_are_parsed():
         ("ZHENGTONG_METRICS_ALLOWED_NETWORKS", "10.0.0.0/8,not-a-net", "not an IP"),
         ("ZHENGTONG_ALLOWED_HOSTS", " , ", "at least one host"),
         ("ZHENGTONG_CRYPTO_SUIT", "gm", "unknown setting"),
+        ("ZHENGTONG_KEY_ENCRYPTION_KEY", "ab" * 31, "32 random bytes"),
+        ("ZHENGTONG_KEY_ENCRYPTION_KEY", "not base64!", "32 random bytes"),
     ],
 )
 def test_bad_settings_are_named_with_the_reason(name, value, reason):

@@ -193,3 +193,14 @@ def test_changing_the_key_to_a_field_with_duplicates_is_refused(persons: Registr
     with pytest.raises(Conflict) as refused:
         actions.change_schema(None, persons, by_name)
     assert "1 existing records" in refused.value.message
+
+
+def test_a_deleted_record_does_not_block_a_schema_change_and_keeps_its_values(persons: Registry) -> None:
+    gone = actions.create_record(None, persons, person(1, division_code="330106"))
+    actions.delete_record(None, gone, reason="迁出")
+    actions.create_record(None, persons, person(2, division_code="330108"))
+    west_only = person_fields()
+    west_only[3] = dataclasses.replace(west_only[3], validator="pattern", pattern="330108")
+    actions.change_schema(None, persons, west_only)
+    gone.refresh_from_db()
+    assert RecordCodec(persons).plain(gone.data)["division_code"] == "330106"
