@@ -14,6 +14,9 @@ from zhengtong.audit import triggers
 from zhengtong.identity import actions, roles, totp
 from zhengtong.identity.models import DataScope, Department, DivisionLevel, User
 
+# Chromium, Playwright pages and axe-core for every app's browser tests: one browser per test process.
+pytest_plugins = ["zhengtong.portal.tests.browser"]
+
 PASSWORD = "Test#pass2026"
 COMMITTING_FIXTURES = {"transactional_db", "live_server"}
 

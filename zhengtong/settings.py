@@ -23,6 +23,8 @@ SESSION_IDLE_SECONDS = CONFIG[PREFIX + "SESSION_IDLE_MINUTES"] * 60
 METRICS_ALLOWED_NETWORKS = CONFIG[PREFIX + "METRICS_ALLOWED_NETWORKS"]
 SITE_NAME = CONFIG[PREFIX + "SITE_NAME"]
 AUDIT_WITNESS = CONFIG[PREFIX + "AUDIT_WITNESS"] or str(VAR_DIR / "audit-witness.jsonl")
+# Wraps the registries' data keys (envelope encryption); None means the key file under VAR_DIR/keys.
+KEY_ENCRYPTION_KEY: bytes | None = CONFIG[PREFIX + "KEY_ENCRYPTION_KEY"]
 # Anomaly rules (zhengtong.audit.anomalies): distinct people one staff member may read in an hour, and the
 # working hours outside which reads of personal data raise an alert.
 AUDIT_ALERT_SUBJECTS_PER_HOUR = 50
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
     "zhengtong.core",
     "zhengtong.audit",
     "zhengtong.identity",
+    "zhengtong.registries",
+    "zhengtong.catalog",
     "zhengtong.portal",
     # After the project's apps, so that portal's base template is found first.
     "django.contrib.admin",
@@ -94,6 +98,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Uploaded files (registry file fields, import uploads) hold personal data: kept under var/, never served as
+# static media.
+MEDIA_ROOT = VAR_DIR / "files"
 
 AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = ["zhengtong.identity.backends.ScopedPermissionBackend"]

@@ -72,6 +72,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"{item.nodeid}: no Chromium found (apt-get install chromium)"))
 
 
+# Other apps' test directories take these fixtures with `from zhengtong.portal.tests.conftest import *`, which
+# makes each directory's `browser` a session fixture of its own. Playwright's sync API allows one instance per
+# thread, so they all share the one started here, and the last to finish stops it.
+_SHARED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the whole session (per xdist worker)."""
@@ -79,15 +85,28 @@ def browser() -> Iterator[Any]:
     if executable is None:
         pytest.fail("no Chromium found (apt-get install chromium); CI=true runs the browser tests, so they fail "
                     "rather than skip", pytrace=False)
-    from playwright.sync_api import sync_playwright
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
 
-    playwright = sync_playwright().start()
+        playwright = sync_playwright().start()
+        try:
+            chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        except BaseException:
+            playwright.stop()
+            raise
+        _SHARED.update(playwright=playwright, chromium=chromium, users=0)
+    _SHARED["users"] += 1
     try:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield _SHARED["chromium"]
     finally:
-        playwright.stop()
+        _SHARED["users"] -= 1
+        if not _SHARED["users"]:
+            shared = dict(_SHARED)
+            _SHARED.clear()
+            try:
+                shared["chromium"].close()
+            finally:
+                shared["playwright"].stop()
 
 
 @pytest.fixture
