@@ -15,6 +15,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("audit/", include("zhengtong.audit.urls")),
+    path("registries/", include("zhengtong.registries.urls")),
+    path("catalog/", include("zhengtong.catalog.urls")),
     path("", include("zhengtong.identity.urls")),
     path("", include("zhengtong.portal.urls")),
 ]

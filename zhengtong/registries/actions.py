@@ -39,6 +39,7 @@ from zhengtong.registries.schema import FieldSpec, Schema, check_definition, spe
 from zhengtong.registries.signals import registry_defined
 
 CODE = re.compile(r"[a-z][a-z0-9-]{1,63}")
+RESERVED_CODES = {"new", "imports"}  # path segments of the registry pages
 REWRITE_BATCH = 2000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SCHEMA_REFUSAL_EXAMPLES = 5
@@ -72,6 +73,8 @@ def define_registry(actor: User | None, *, code: str, name: str, department: Dep
     if not CODE.fullmatch(code or ""):
         problems.insert(0, FieldProblem("code", _("Use 2 to 64 lower-case letters, digits and -, starting "
                                                   "with a letter.")))
+    elif code in RESERVED_CODES:
+        problems.insert(0, FieldProblem("code", _("%(code)s is reserved; choose another code.") % {"code": code}))
     if not (name or "").strip():
         problems.insert(0, FieldProblem("name", _("This field is required.")))
     raise_if_problems(problems)
@@ -92,12 +95,12 @@ def define_registry(actor: User | None, *, code: str, name: str, department: Dep
 
 
 def define_registry_from_json_schema(actor: User | None, *, code: str, name: str, department: Department,
-                                     document: Mapping[str, Any], description: str = "",
+                                     document: Mapping[str, Any], name_en: str = "", description: str = "",
                                      is_base: bool = False) -> Registry:
     """A registry from a JSON schema as the GovStack Digital Registries database API accepts it."""
     specs, problems = specs_from_json_schema(document)
     raise_if_problems(problems)
-    return define_registry(actor, code=code, name=name, department=department, fields=specs,
+    return define_registry(actor, code=code, name=name, department=department, fields=specs, name_en=name_en,
                            description=description, is_base=is_base)
 
 

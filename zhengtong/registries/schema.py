@@ -437,9 +437,9 @@ def specs_from_json_schema(document: Mapping[str, Any]) -> tuple[list[FieldSpec]
     """Field definitions from a JSON schema as the GovStack Digital Registries database API accepts it
     (`{"type": "object", "properties": {...}, "required": [...]}`, `primaryKey` marking the key).
 
-    A property's `title` (else its description) is the field's label. Our own attributes can ride along on each property with the `x-zhengtong-` prefix (sensitivity, grade,
-    level, masking, encrypted, validator, label_en). Nested objects other than a point are refused: a
-    registry's records are flat.
+    A property's `title` (else its description) is the field's label. Our own attributes can ride along on each
+    property with the `x-zhengtong-` prefix (sensitivity, grade, level, masking, encrypted, validator, label_en).
+    Nested objects other than a point or a GeoJSON geometry are refused: a registry's records are flat.
     """
     problems: list[FieldProblem] = []
     properties = document.get("properties") if isinstance(document, Mapping) else None
@@ -480,7 +480,8 @@ def specs_from_json_schema(document: Mapping[str, Any]) -> tuple[list[FieldSpec]
         if pattern and not validator:
             validator = Validator.PATTERN
         specs.append(FieldSpec.from_mapping({
-            "name": name, "type": spec_type, "label": extra.pop("label", "") or prop.get("title") or prop.get("description") or name,
+            "name": name, "type": spec_type,
+            "label": extra.pop("label", "") or prop.get("title") or prop.get("description") or name,
             "description": prop.get("description", ""), "required": name in required or is_key, "is_key": is_key,
             "unique": is_key, "validator": validator, "pattern": pattern, "max_length": prop.get("maxLength"),
             "choices": [{"value": str(v), "label": str(v)} for v in prop.get("enum", [])],

@@ -59,6 +59,9 @@ def test_a_bad_registry_code_or_duplicate_is_refused(city: dict[str, Any], perso
     with pytest.raises(InvalidInput) as twice:
         actions.define_registry(None, code="persons", name="人口", department=city["bureau"], fields=person_fields())
     assert "already exists" in twice.value.details[0].reason
+    with pytest.raises(InvalidInput) as reserved:
+        actions.define_registry(None, code="new", name="新", department=city["bureau"], fields=person_fields())
+    assert "reserved" in reserved.value.details[0].reason
     assert Registry.objects.count() == 1
 
 
