@@ -13,10 +13,12 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from zhengtong.audit.api import router as audit_router
+from zhengtong.catalog.api import router as catalog_router
 from zhengtong.core.api import router as core_router
 from zhengtong.core.errors import DomainError, FieldProblem
 from zhengtong.identity.api import router as identity_router
 from zhengtong.identity.auth import API_AUTH
+from zhengtong.registries.api import router as registries_router
 
 log = structlog.get_logger("zhengtong.api")
 
@@ -32,6 +34,8 @@ api = NinjaAPI(
 api.add_router("/", core_router)
 api.add_router("/", audit_router)
 api.add_router("/", identity_router)
+api.add_router("/", registries_router)
+api.add_router("/", catalog_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str,
