@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from zhengtong.catalog.demo import seed_catalog
 from zhengtong.identity.demo import DEFAULT_SEED, DemoSummary, seed_demo_city
 from zhengtong.registries.demo import seed_registries
 
@@ -76,6 +77,7 @@ class Command(BaseCommand):
             f"in {summary.seconds:.1f} s (seed {summary.seed}; seeding again adds nothing twice)."
         )
         self.stdout.write(seed_registries(seed=seed, progress=verbosity >= 1).describe())
+        self.stdout.write(seed_catalog().describe())
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins 演示账号") + f" (password for all: {summary.password})")
         self.stdout.write(logins_table(summary))
