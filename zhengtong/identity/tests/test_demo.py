@@ -217,7 +217,8 @@ def test_the_totp_command_refuses_an_account_not_from_the_demo(demo_city):
         call_command("totp", "real.person", stdout=io.StringIO())
 
 
-def test_the_demo_command_migrates_seeds_and_prints_the_logins():
+def test_the_demo_command_migrates_seeds_and_prints_the_logins(settings, tmp_path):
+    settings.VAR_DIR = tmp_path  # the keys the seed creates (signing, key encryption) are this test's own
     out = io.StringIO()
     call_command("demo", "--no-serve", "--citizens", "300", "--businesses", "40", stdout=out, stderr=io.StringIO())
     text = out.getvalue()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -307,7 +308,8 @@ def test_seeding_again_adds_and_changes_nothing_and_the_same_seed_plans_the_same
     assert demo.plan_indicators(city, "统计局", 7) == demo.plan_indicators(city, "统计局", 7)
 
 
-def test_the_demo_command_fills_the_base_registries(db: Any) -> None:
+def test_the_demo_command_fills_the_base_registries(db: Any, settings: Any, tmp_path: Path) -> None:
+    settings.VAR_DIR = tmp_path  # the keys the seed creates (signing, key encryption) are this test's own
     out = io.StringIO()
     call_command("demo", "--no-serve", "--citizens", "40", "--businesses", "5", "-v", "0", stdout=out)
     assert "Base registries:" in out.getvalue()

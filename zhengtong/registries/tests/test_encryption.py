@@ -31,7 +31,7 @@ def _english() -> Iterator[None]:
 
 
 @pytest.fixture(params=["intl", "gm"])
-def suite(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> str:
+def suite(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> Iterator[str]:
     settings.CRYPTO_SUITE = request.param
     settings.VAR_DIR = tmp_path  # a key-encryption key file of this test's own
     settings.KEY_ENCRYPTION_KEY = None

@@ -112,6 +112,7 @@ def test_updates_keep_who_changed_what_when_and_the_previous_values(persons: Reg
     codec = RecordCodec(persons)
     assert codec.keys.open("name", change.previous["name"]) == "张三"
     assert codec.plain(record.data)["name"] == "张四"
+    assert change.audit_entry_id is not None
     entry = AuditEntry.objects.get(pk=change.audit_entry_id)
     assert entry.action == "registries.update_record" and entry.fields == ["name", "phone"]
     assert [(h.version, h.action, h.fields) for h in queries.history(record)][1:] == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.utils import translation
@@ -159,7 +160,7 @@ def test_grade_and_level_are_the_highest_of_the_fields() -> None:
 
 
 def test_a_govstack_database_schema_becomes_a_registry_definition() -> None:
-    document = {
+    document: dict[str, Any] = {
         "type": "object",
         "properties": {
             "ID": {"type": "string", "primaryKey": True, "description": "Registration ID"},
