@@ -441,29 +441,45 @@ def _check_key(cipher: str, key: bytes) -> None:
         raise ValueError(f"{cipher} needs a {CIPHER_KEY_BYTES[cipher]}-byte key, got {len(key)} bytes")
 
 
+class Aead:
+    """One key of one cipher, ready to seal and open many values (the registries seal millions on import)."""
+
+    def __init__(self, cipher: str, key: bytes):
+        _check_key(cipher, key)
+        self.cipher = cipher
+        self._key = key
+        self._aes = AESGCM(key) if cipher == "aes-256-gcm" else None
+
+    def seal(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:
+        """nonce || ciphertext || tag of `plaintext`, bound to `associated_data`."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        if self._aes is not None:
+            return nonce + self._aes.encrypt(nonce, plaintext, associated_data)
+        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        encryptor.authenticate_additional_data(associated_data)
+        body = encryptor.update(plaintext) + encryptor.finalize()
+        return nonce + body + encryptor.tag
+
+    def open(self, sealed: bytes, associated_data: bytes = b"") -> bytes:
+        """The plaintext of what `seal` returned; raises DecryptionFailed when anything does not match."""
+        if len(sealed) < NONCE_BYTES + 16:
+            raise DecryptionFailed("the ciphertext is too short")
+        nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+        try:
+            if self._aes is not None:
+                return self._aes.decrypt(nonce, body, associated_data)
+            decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, body[-16:])).decryptor()
+            decryptor.authenticate_additional_data(associated_data)
+            return decryptor.update(body[:-16]) + decryptor.finalize()
+        except InvalidTag as error:
+            raise DecryptionFailed("the ciphertext does not open under this key") from error
+
+
 def seal(cipher: str, key: bytes, plaintext: bytes, associated_data: bytes = b"") -> bytes:
     """nonce || ciphertext || tag of `plaintext` under `key`, bound to `associated_data`."""
-    _check_key(cipher, key)
-    nonce = secrets.token_bytes(NONCE_BYTES)
-    if cipher == "aes-256-gcm":
-        return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
-    encryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce)).encryptor()
-    encryptor.authenticate_additional_data(associated_data)
-    body = encryptor.update(plaintext) + encryptor.finalize()
-    return nonce + body + encryptor.tag
+    return Aead(cipher, key).seal(plaintext, associated_data)
 
 
 def open_sealed(cipher: str, key: bytes, sealed: bytes, associated_data: bytes = b"") -> bytes:
     """The plaintext of what `seal` returned; raises DecryptionFailed when anything does not match."""
-    _check_key(cipher, key)
-    if len(sealed) < NONCE_BYTES + 16:
-        raise DecryptionFailed("the ciphertext is too short")
-    nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
-    try:
-        if cipher == "aes-256-gcm":
-            return AESGCM(key).decrypt(nonce, body, associated_data)
-        decryptor = Cipher(algorithms.SM4(key), modes.GCM(nonce, body[-16:])).decryptor()
-        decryptor.authenticate_additional_data(associated_data)
-        return decryptor.update(body[:-16]) + decryptor.finalize()
-    except InvalidTag as error:
-        raise DecryptionFailed("the ciphertext does not open under this key") from error
+    return Aead(cipher, key).open(sealed, associated_data)

@@ -29,6 +29,10 @@ def check_resident_id(value: str, field: str = "resident_id") -> tuple[str, Fiel
         return ric.validate(value), None
     except stdnum_errors.ValidationError as error:
         return value, FieldProblem(field, _("The resident ID number %(reason)s.") % {"reason": _reason(error)})
+    except KeyError:
+        # stdnum's place table has codes without a county (a whole prefecture, say); it fails to look them up.
+        return value, FieldProblem(field, _("The resident ID number %(reason)s.")
+                                   % {"reason": _("has an impossible birth date or birth place")})
 
 
 def check_credit_code(value: str, field: str = "credit_code") -> tuple[str, FieldProblem | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from typing import Any
 
 from zhengtong.identity.models import Division
@@ -28,9 +29,9 @@ def _fit(text: str) -> str:
 
 
 def load_schema(registry: Registry) -> Schema:
-    rows = RegistryField.objects.filter(registry=registry).order_by("position")
-    return Schema(FieldSpec.from_mapping({f.name: getattr(row, f.name) for f in RegistryField._meta.fields})
-                  for row in rows)
+    names = [f.name for f in fields(FieldSpec)]
+    rows = RegistryField.objects.filter(registry=registry).order_by("position").values(*names)
+    return Schema(FieldSpec(**row) for row in rows)
 
 
 def value_context() -> Context:

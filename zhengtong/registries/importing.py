@@ -68,7 +68,7 @@ from zhengtong.registries.models import (
     Registry,
     Validator,
 )
-from zhengtong.registries.schema import Context, FieldSpec, Schema, clean_value
+from zhengtong.registries.schema import BadValue, Context, FieldSpec, Schema, clean_value
 
 IMPORT_ACTION = "registries.import_records"
 PERMISSION = "registries.import_record"
@@ -146,7 +146,7 @@ def _birth_place_valid(county: str, year: int) -> bool:
     """stdnum's place check for a resident ID depends only on the county code and the birth year."""
     try:
         ric.get_birth_place(f"{county}{year:04d}01010000")
-    except (StdnumError, KeyError):  # stdnum raises KeyError for some prefixes; the slow path reports them
+    except (StdnumError, KeyError):  # stdnum raises KeyError for codes without a county
         return False
     return True
 
@@ -222,32 +222,12 @@ class RowCleaner:
                 continue
             try:
                 cleaned[name] = clean(raw)
-            except Exception:  # noqa: BLE001 (BadValue, or a validator that breaks: the schema says which)
+            except BadValue:
                 return self._schema_clean(values)
         return cleaned, []
 
     def _schema_clean(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
-        try:
-            return self.schema.clean(values, self.context)
-        except Exception:  # noqa: BLE001
-            # A validator that raises instead of refusing (stdnum's birth-place lookup raises KeyError for some
-            # six-digit prefixes) must cost one row, not the whole import: field by field, the value that breaks
-            # it is refused.
-            return self._clean_field_by_field(values)
-
-    def _clean_field_by_field(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
-        cleaned: dict[str, Any] = {}
-        problems: list[FieldProblem] = []
-        for name, value in values.items():
-            try:
-                one, found = self.schema.clean({name: value}, self.context, partial=True)
-            except Exception:  # noqa: BLE001
-                one, found = {}, [FieldProblem(str(name), _("This value cannot be checked."))]
-            cleaned.update(one)
-            problems.extend(found)
-        problems.extend(FieldProblem(spec.name, _("This field is required.")) for spec in self.schema.fields
-                        if spec.required and spec.name not in values)
-        return cleaned, problems
+        return self.schema.clean(values, self.context)
 
 
 class _ImportSchema(Schema):

@@ -136,6 +136,15 @@ class KeyRing:
         if not self.current:
             raise ImproperlyConfigured(f"registry {registry.code} has no data key")
         self._index_key: bytes | None = None
+        self._aeads: dict[int, crypto.Aead] = {}
+
+    def _aead(self, version: int) -> crypto.Aead:
+        aead = self._aeads.get(version)
+        if aead is None:
+            if version not in self._ciphers:
+                self._ciphers = dict(DataKey.objects.filter(registry=self.registry).values_list("version", "cipher"))
+            aead = self._aeads[version] = crypto.Aead(self._ciphers[version], self._data_key(version))
+        return aead
 
     def _data_key(self, version: int) -> bytes:
         cache_key = (self.registry.pk, version)
@@ -163,8 +172,7 @@ class KeyRing:
 
     def seal(self, field: str, value: Any) -> str:
         plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = crypto.seal(self._ciphers[self.current], self._data_key(self.current), plaintext,
-                             self._associated_data(field))
+        sealed = self._aead(self.current).seal(plaintext, self._associated_data(field))
         return f"{self.current}:{base64.b64encode(sealed).decode('ascii')}"
 
     @staticmethod
@@ -173,11 +181,7 @@ class KeyRing:
 
     def open(self, field: str, stored: str) -> Any:
         version_text, _sep, body = stored.partition(":")
-        version = int(version_text)
-        if version not in self._ciphers:
-            self._ciphers = dict(DataKey.objects.filter(registry=self.registry).values_list("version", "cipher"))
-        plaintext = crypto.open_sealed(self._ciphers[version], self._data_key(version), base64.b64decode(body),
-                                       self._associated_data(field))
+        plaintext = self._aead(int(version_text)).open(base64.b64decode(body), self._associated_data(field))
         return json.loads(plaintext)
 
     def blind_index(self, text: str) -> str:

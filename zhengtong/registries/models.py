@@ -166,7 +166,8 @@ class DataKey(models.Model):
 
 
 class Record(models.Model):
-    registry = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="records")
+    # The unique (registry, key_value) index serves lookups by registry too: no index of its own to keep up.
+    registry = models.ForeignKey(Registry, on_delete=models.PROTECT, related_name="records", db_index=False)
     key_value = models.CharField(max_length=200)
     data = models.JSONField(default=dict)
     version = models.PositiveIntegerField(default=1)
@@ -216,7 +217,7 @@ class RecordTerm(models.Model):
     """An indexed or unique non-key field's value (in clear, or its blind index when encrypted), for lookups
     and, where the field is unique, for the database to refuse a second record with the same value."""
 
-    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="+")
+    registry = models.ForeignKey(Registry, on_delete=models.CASCADE, related_name="+", db_index=False)
     field = models.CharField(max_length=64)
     term = models.CharField(max_length=200)
     record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="terms")

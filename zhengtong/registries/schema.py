@@ -172,7 +172,7 @@ def _text(spec: FieldSpec, value: Any, context: Context) -> str:
     text = str(value).strip()
     if spec.max_length and len(text) > spec.max_length:
         raise BadValue(_("At most %(count)d characters.") % {"count": spec.max_length})
-    if KEY_SEPARATOR in text:
+    if KEY_SEPARATOR in text or "\x00" in text:
         raise BadValue(_("Contains a control character."))
     if spec.validator in (Validator.RESIDENT_ID, Validator.CREDIT_CODE):
         check = (validation.check_resident_id if spec.validator == Validator.RESIDENT_ID

@@ -16,6 +16,12 @@ from zhengtong.registries import actions as registries
 from zhengtong.registries.tests.factories import indicator_fields
 
 
+@pytest.fixture(autouse=True)
+def _english(client):
+    """Pages are asked for in English, the msgids the assertions read."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def officer_client(client, officer):
     client.force_login(officer)

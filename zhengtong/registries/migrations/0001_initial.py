@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
                 ('updated_at', models.DateTimeField()),
                 ('deleted_at', models.DateTimeField(blank=True, null=True)),
                 ('deletion_reason', models.TextField(blank=True)),
-                ('registry', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='records', to='registries.registry')),
+                ('registry', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='records', to='registries.registry')),
             ],
             options={
                 'verbose_name': 'record',
@@ -191,7 +191,7 @@ class Migration(migrations.Migration):
                 ('term', models.CharField(max_length=200)),
                 ('unique', models.BooleanField(default=False)),
                 ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='terms', to='registries.record')),
-                ('registry', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registries.registry')),
+                ('registry', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registries.registry')),
             ],
             options={
                 'indexes': [models.Index(fields=['registry', 'field', 'term'], name='record_term_lookup')],

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.utils import translation
+from stdnum.cn import ric
 
 from zhengtong.conftest import credit_code, resident_id
 from zhengtong.registries.models import FieldType, Level, Sensitivity, Validator
@@ -109,6 +110,9 @@ def test_values_are_cleaned_to_one_stored_form(spec: FieldSpec, given: object, s
     [
         (FieldSpec("id", FieldType.TEXT, "号码", validator=Validator.RESIDENT_ID), resident_id(3)[:-1] + "0",
          "check digit"),
+        # A well-formed number whose place code stdnum's table holds without a county (its lookup used to crash).
+        (FieldSpec("id", FieldType.TEXT, "号码", validator=Validator.RESIDENT_ID),
+         "65433719900101001" + ric.calc_check_digit("654337199001010010"), "birth place"),
         (FieldSpec("code", FieldType.TEXT, "代码", validator=Validator.CREDIT_CODE), "91330100MA2XXXXXX1",
          "credit code"),
         (FieldSpec("phone", FieldType.TEXT, "手机", validator=Validator.PHONE), "1380013800", "11 digits"),
@@ -125,6 +129,7 @@ def test_values_are_cleaned_to_one_stored_form(spec: FieldSpec, given: object, s
         (FieldSpec("f", FieldType.FILE, "附件"), "b" * 64, "uploaded"),
         (FieldSpec("div", FieldType.TEXT, "区划", validator=Validator.DIVISION_CODE), "999999", "not a known"),
         (FieldSpec("t", FieldType.TEXT, "文本", max_length=3), "四个字符", "At most 3"),
+        (FieldSpec("t", FieldType.TEXT, "文本"), "a\x00b", "control character"),
         (FieldSpec("t", FieldType.TEXT, "文本", validator=Validator.PATTERN, pattern=r"\d{4}"), "20265",
          "pattern"),
     ],
