@@ -360,6 +360,7 @@ class ImportJobOut(Schema):
     problems: list[ProblemOut]
     message: str
     has_rejected_file: bool
+    stalled: bool
     requested_by: str
     created_at: datetime.datetime
     finished_at: datetime.datetime | None
@@ -372,7 +373,7 @@ def _job_out(job: ImportJob) -> dict[str, Any]:
         "status": progress.status, "rows_done": progress.rows_done, "rows_total": progress.rows_total,
         "percent": progress.percent, "created": progress.created, "updated": progress.updated,
         "rejected": progress.rejected, "problems": list(progress.problems), "message": progress.message,
-        "has_rejected_file": progress.has_rejected_file,
+        "has_rejected_file": progress.has_rejected_file, "stalled": progress.stalled,
         "requested_by": job.requested_by.display_name if job.requested_by else "",
         "created_at": job.created_at, "finished_at": job.finished_at,
     }
@@ -392,8 +393,7 @@ def _job(request: HttpRequest, job_id: int) -> ImportJob:
     user = _staff(request)
     job = get_object_or_404(ImportJob.objects.select_related("registry", "requested_by"), pk=job_id)
     if not overview.can_see_import(user, job):
-        raise NotPermitted(_("Only the person who started this import, or someone who may import into this "
-                             "registry, can see it."))
+        raise NotPermitted(_("Only someone who may import into this registry can see its imports."))
     return job
 
 

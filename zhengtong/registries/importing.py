@@ -18,6 +18,9 @@ once per import by `RowCleaner`); the report names row, field and reason.
   terms go in with COPY, from a thread of their own while the next batch is cleaned and sealed; on SQLite with
   executemany. (On SQLite the import holds the database's one write lock until it ends: other writers wait.)
 
+The import locks the registry's row before it reads the schema and keys, as schema changes and key rotation do:
+those wait for the import, and it for them.
+
 Progress is written to a small JSON file beside the upload (see `_ProgressFile`), not to the database: the
 import's own transaction cannot show it, and on SQLite a second writer would wait for the import's lock.
 """
@@ -45,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from django.conf import settings
 from django.core.files import File
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
@@ -81,6 +85,11 @@ SQLITE_IN_CHUNK = 900  # bound parameters per `IN (...)` on SQLite
 HEADER_ROW = 1
 CSV_FIELD_LIMIT = 1 << 24  # a GeoJSON geometry can be far longer than csv's default 128 KiB
 QUARANTINE, ALL_OR_NOTHING = "quarantine", "all_or_nothing"
+# A running job whose progress file has not changed for this long has most likely lost its worker: its page
+# says so and stops polling. (A batch takes seconds; the progress file is rewritten after every one.)
+STALLED_AFTER = 30 * 60  # seconds
+
+log = structlog.get_logger("zhengtong.registries.importing")
 
 ProgressCallback = Callable[[int, "int | None"], None]
 
@@ -114,6 +123,7 @@ class ImportProgress:
     problems: list[dict[str, Any]]
     message: str
     has_rejected_file: bool
+    stalled: bool = False
 
     @property
     def finished(self) -> bool:
@@ -325,15 +335,36 @@ def _open_xlsx(path: Path) -> _Source:
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
         raise _StopImport(_problem(HEADER_ROW, "", _("This is not a readable XLSX workbook: %(error)s")
                                    % {"error": error})) from None
-    sheet = workbook.worksheets[0]
-    cells = sheet.iter_rows(values_only=True)
-    header_cells = next(cells, None) or ()
-    header = ["" if value is None else str(value) for value in header_cells]
-    total = sheet.max_row - 1 if isinstance(sheet.max_row, int) and sheet.max_row > 1 else None
+    # openpyxl reads a sheet lazily, and a damaged one can fail in many ways (XML errors, bad cell values, a
+    # missing part): each becomes the import's clean stop, with no cell value in the reason (it is logged).
+    try:
+        if not workbook.worksheets:
+            raise _StopImport(_problem(HEADER_ROW, "", _("The workbook has no sheet.")))
+        sheet = workbook.worksheets[0]
+        cells = sheet.iter_rows(values_only=True)
+        header_cells = next(cells, None) or ()
+        header = ["" if value is None else str(value) for value in header_cells]
+        max_row = sheet.max_row
+    except _StopImport:
+        workbook.close()
+        raise
+    except Exception:  # noqa: BLE001 (see above)
+        workbook.close()
+        log.warning("xlsx header unreadable", exc_info=True)
+        raise _StopImport(_problem(HEADER_ROW, "", _("The first sheet cannot be read; the workbook may be "
+                                                     "damaged."))) from None
+    total = max_row - 1 if isinstance(max_row, int) and max_row > 1 else None
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
-        for number, values in enumerate(cells, start=HEADER_ROW + 1):
-            yield number, list(values)
+        number = HEADER_ROW
+        try:
+            for values in cells:
+                number += 1
+                yield number, list(values)
+        except Exception:  # noqa: BLE001 (see above)
+            log.warning("xlsx sheet unreadable", row=number + 1, exc_info=True)
+            raise _StopImport(_problem(number + 1, "", _("The sheet cannot be read from this row on; the workbook "
+                                                         "may be damaged."))) from None
 
     return _Source(header=header, rows=rows(), rows_total=total, digest=digest, close=workbook.close)
 
@@ -753,6 +784,13 @@ class _RejectedFile:
 
 
 class _Import:
+    # Read under the registry's lock, in `_lock_registry`.
+    codec: RecordCodec
+    schema: Schema
+    cleaner: RowCleaner
+    key_names: list[str]
+    unique_fields: list[str]
+
     def __init__(self, actor: User | None, registry: Registry, *, quarantine: bool, source_name: str,
                  progress: ProgressCallback | None, job: ImportJob | None, rows_total: int | None,
                  file_digest: str, rejected_header: list[str], rejected_path: Path | None,
@@ -765,11 +803,6 @@ class _Import:
         self.job = job
         self.rows_total = rows_total
         self.file_digest = file_digest
-        self.codec = RecordCodec(registry, _ImportSchema(load_schema(registry).fields))
-        self.schema = self.codec.schema
-        self.cleaner = RowCleaner(self.schema, value_context())
-        self.key_names = [spec.name for spec in self.schema.key_fields]
-        self.unique_fields = [spec.name for spec in self.schema.fields if spec.unique and spec.searchable]
         self.who = actor_of(actor)
         self.now = timezone.now()
         self.seen = _SeenIndex()
@@ -789,11 +822,24 @@ class _Import:
 
     # -- running ----------------------------------------------------------------------------------------------
 
+    def _lock_registry(self) -> None:
+        """Lock the registry's row, as `actions.change_schema` and `rotate_data_key` do, and only then read its
+        schema and keys: neither can change under the import until it commits or rolls back."""
+        self.registry = Registry.objects.select_for_update().get(pk=self.registry.pk)
+        self.codec = RecordCodec(self.registry, _ImportSchema(load_schema(self.registry).fields))
+        self.schema = self.codec.schema
+        self.cleaner = RowCleaner(self.schema, value_context())
+        self.key_names = [spec.name for spec in self.schema.key_fields]
+        self.unique_fields = [spec.name for spec in self.schema.fields if spec.unique and spec.searchable]
+
     def run(self, rows: Iterable[tuple[int, dict[str, Any], list[Any] | None]]) -> ImportOutcome:
-        status = ImportStatus.FAILED
+        # The rejected rows' file is the report of a quarantine import that checked every row (written, or every
+        # row bad); after a stop or a conflict everything was rolled back and a partial file would mislead.
+        keep_rejected = False
         try:
             self._report_progress(force=True)
             with transaction.atomic():
+                self._lock_registry()
                 # Only a registry that has records can hold a key or unique value of the file: for a first load
                 # the per-batch lookups are skipped. A record another writer adds meanwhile still trips the
                 # unique indexes, and the import then stops with a conflict.
@@ -819,12 +865,14 @@ class _Import:
                 self._write_audit_entry()
                 outcome = self._outcome(status)
                 self._finish_job(outcome)
+            keep_rejected = True
         except _RollBack:
+            keep_rejected = True
             outcome = self._outcome(ImportStatus.FAILED)
             self._finish_job_after_rollback(outcome)
         except _StopImport as stop:
             self.problems.insert(0, stop.problem)
-            outcome = self._outcome(ImportStatus.FAILED)
+            outcome = self._outcome(ImportStatus.FAILED, rejected_file=False)
             self._finish_job_after_rollback(outcome)
         except IntegrityError:
             raise Conflict(_("Another record with this key or unique value was saved while the file was being "
@@ -833,6 +881,8 @@ class _Import:
             self.seen.close()
             if self.rejected_file is not None:
                 self.rejected_file.close()
+                if not keep_rejected:
+                    self.rejected_file.path.unlink(missing_ok=True)
         return outcome
 
     def _process(self, batch: list[_Row]) -> None:
@@ -985,12 +1035,12 @@ class _Import:
             self.last_progress = now
             self.progress_file.write(self._state(ImportStatus.RUNNING))
 
-    def _outcome(self, status: str) -> ImportOutcome:
+    def _outcome(self, status: str, rejected_file: bool = True) -> ImportOutcome:
         written = status != ImportStatus.FAILED
         rejected_path = None
         if self.rejected_file is not None:
             self.rejected_file.close()
-            rejected_path = self.rejected_file.path
+            rejected_path = self.rejected_file.path if rejected_file else None
         return ImportOutcome(status=status, rows=self.rows, created=self.created if written else 0,
                              updated=self.updated if written else 0, unchanged=self.unchanged if written else 0,
                              rejected=self.rejected, problems=list(self.problems), rejected_path=rejected_path,
@@ -1008,12 +1058,9 @@ class _Import:
             RecordChange.objects.filter(record__registry=self.registry, action=IMPORT_ACTION, changed_at=self.now,
                                         audit_entry_id__isnull=True).update(audit_entry_id=entry.pk)
 
-    def _finish_job(self, outcome: ImportOutcome, message: str = "") -> None:
-        if self.job is None:
-            return
-        self.rows_total = outcome.rows
-        _save_job_outcome(self.job, outcome, message)
-        transaction.on_commit(self.progress_file.remove)
+    def _finish_job(self, outcome: ImportOutcome) -> None:
+        if self.job is not None:
+            _save_job_outcome(self.job, outcome)
 
     def _finish_job_after_rollback(self, outcome: ImportOutcome) -> None:
         if self.job is not None:
@@ -1021,7 +1068,7 @@ class _Import:
                 self._finish_job(outcome)
 
 
-def _save_job_outcome(job: ImportJob, outcome: ImportOutcome, message: str = "") -> None:
+def _save_job_outcome(job: ImportJob, outcome: ImportOutcome) -> None:
     job.status = outcome.status
     job.rows_total = outcome.rows
     job.rows_done = outcome.rows
@@ -1030,7 +1077,7 @@ def _save_job_outcome(job: ImportJob, outcome: ImportOutcome, message: str = "")
     job.rejected = outcome.rejected
     job.problems = outcome.problems
     job.file_digest = outcome.file_digest or job.file_digest
-    job.message = message
+    job.message = ""
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "rows_total", "rows_done", "created", "updated", "rejected", "problems",
                             "file_digest", "message", "finished_at"])
@@ -1144,15 +1191,23 @@ def start_import(actor: User | None, registry: Registry, *, upload: File, file_n
     if not getattr(upload, "size", None):
         raise InvalidInput.for_field("file", _("The file is empty."))
     who = actor_of(actor)
-    with transaction.atomic():
-        job = ImportJob.objects.create(registry=registry, file_name=Path(file_name).name[:255],
-                                       file_format=file_format, quarantine=quarantine, requested_by=actor)
-        job.upload.save(f"job-{job.pk}.{file_format}", upload, save=True)
-        audit.record("registries.start_import", who, object_type="registry", object_id=registry.code,
-                     detail={"job": job.pk, "file_name": job.file_name, "size": upload.size,
-                             "mode": QUARANTINE if quarantine else ALL_OR_NOTHING})
-        # With the database queue the task row commits with the job, or neither does.
-        run_import_job.enqueue(job.pk)
+    job: ImportJob | None = None
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(registry=registry, file_name=Path(file_name).name[:255],
+                                           file_format=file_format, quarantine=quarantine, requested_by=actor)
+            job.upload.save(f"job-{job.pk}.{file_format}", upload, save=True)
+            audit.record("registries.start_import", who, object_type="registry", object_id=registry.code,
+                         detail={"job": job.pk, "file_name": job.file_name, "size": upload.size,
+                                 "mode": QUARANTINE if quarantine else ALL_OR_NOTHING})
+            # With the database queue the task row commits with the job, or neither does.
+            run_import_job.enqueue(job.pk)
+    except BaseException:
+        # The job is rolled back; the file (personal data in clear) is not, so it goes too.
+        if job is not None and job.upload:
+            with contextlib.suppress(OSError):
+                job.upload.delete(save=False)
+        raise
     return job
 
 
@@ -1162,7 +1217,9 @@ def run_job(job_id: int) -> str:
     job = ImportJob.objects.select_related("registry", "requested_by").get(pk=job_id)
     if not claimed:
         return job.status  # already run, or being run by another worker
+    progress_file = _ProgressFile(job)
     try:
+        progress_file.write({"status": ImportStatus.RUNNING, "rows_done": 0, "rows_total": None})  # see _stalled
         if not job.upload:
             raise InvalidInput.for_field("file", _("The uploaded file is no longer there."))
         outcome = import_file(job.requested_by, job.registry, Path(job.upload.path), file_format=job.file_format,
@@ -1170,17 +1227,40 @@ def run_job(job_id: int) -> str:
     except DomainError as error:
         _fail_job(job, error.message)
         return ImportStatus.FAILED
-    except Exception as error:  # a database or disk error: the job says so, the task fails with the traceback
-        _fail_job(job, _("The import stopped: %(error)s") % {"error": error})
+    except Exception:
+        # A database or disk error: its text can hold values of the file (a duplicate key, say), so staff see a
+        # plain message, the log has the error, and the task fails with the traceback.
+        log.exception("import job failed", job=job.pk, registry=job.registry.code)
+        _fail_job(job, _("The import stopped because of an error on the server. The platform's administrators "
+                         "can find the error in the log."))
         raise
     finally:
-        _ProgressFile(job).remove()
-    # The upload holds the file's personal data in clear; once imported only its digest is kept. Rejected rows of
-    # a quarantine import stay for the staff member to download, until the job is deleted.
-    with contextlib.suppress(OSError):
-        job.upload.delete(save=False)
-    ImportJob.objects.filter(pk=job.pk).update(upload="")
+        progress_file.remove()
+        # The upload holds the file's personal data in clear: whatever the outcome, only its digest is kept.
+        # Rejected rows of a quarantine import stay for the staff member to download until the job is deleted
+        # (see `remove_job_files`).
+        if job.upload:
+            with contextlib.suppress(OSError):
+                job.upload.delete(save=False)
+            ImportJob.objects.filter(pk=job.pk).update(upload="")
     return outcome.status
+
+
+def remove_job_files(sender: Any, instance: ImportJob, **kwargs: Any) -> None:
+    """post_delete of an ImportJob: its files go once the deletion commits (the upload, if it is still there,
+    the rejected rows, the progress file)."""
+    paths = [_job_rejected_path(instance), _progress_path(instance)]
+    upload = instance.upload.name if instance.upload else ""
+    storage = instance.upload.storage
+
+    def remove() -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if upload:
+            with contextlib.suppress(OSError):
+                storage.delete(upload)
+
+    transaction.on_commit(remove)
 
 
 def _fail_job(job: ImportJob, message: str) -> None:
@@ -1189,22 +1269,32 @@ def _fail_job(job: ImportJob, message: str) -> None:
 
 
 def job_progress(job: ImportJob) -> ImportProgress:
-    """Where a job stands, readable while the worker runs it (from its progress file) and after (from the row)."""
+    """Where a job stands, readable while the worker runs it (from its progress file) and after (from the row).
+    A running job whose progress file has not changed for STALLED_AFTER seconds is `stalled`."""
     job = ImportJob.objects.get(pk=job.pk)
     state = _read_progress(job) if job.status in (ImportStatus.PENDING, ImportStatus.RUNNING) else None
+    stalled = job.status == ImportStatus.RUNNING and _stalled(job)
     if state is not None:
         done, total = int(state.get("rows_done") or 0), state.get("rows_total")
         percent = min(99, 100 * done // total) if total else None
         return ImportProgress(status=job.status, rows_done=done, rows_total=total, percent=percent,
                               created=int(state.get("created") or 0), updated=int(state.get("updated") or 0),
                               rejected=int(state.get("rejected") or 0), problems=list(state.get("problems") or []),
-                              message=job.message, has_rejected_file=False)
+                              message=job.message, has_rejected_file=False, stalled=stalled)
     finished = job.status not in (ImportStatus.PENDING, ImportStatus.RUNNING)
     return ImportProgress(status=job.status, rows_done=job.rows_done, rows_total=job.rows_total,
                           percent=100 if finished else (0 if job.status == ImportStatus.RUNNING else None),
                           created=job.created, updated=job.updated, rejected=job.rejected,
                           problems=list(job.problems or []), message=job.message,
-                          has_rejected_file=rejected_rows_path(job) is not None)
+                          has_rejected_file=rejected_rows_path(job) is not None, stalled=stalled)
+
+
+def _stalled(job: ImportJob) -> bool:
+    try:
+        last = _progress_path(job).stat().st_mtime
+    except OSError:  # no progress file: the worker died before writing one, or it was removed
+        last = job.created_at.timestamp()
+    return time.time() - last > STALLED_AFTER
 
 
 def rejected_rows_path(job: ImportJob) -> Path | None:

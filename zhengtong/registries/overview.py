@@ -12,10 +12,10 @@ from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from zhengtong.identity import scope
+from zhengtong.registries import importing
 from zhengtong.registries.models import Grade, ImportJob, ImportStatus, Level, Record, Registry, RegistryField
 from zhengtong.registries.schema import FieldSpec, Schema
 
-FINISHED = ("succeeded", "failed", "partial")
 RECENT_IMPORTS = 10
 
 
@@ -98,9 +98,7 @@ ACTION_LABELS = {
     "registries.update_record": _("changed"),
     "registries.delete_record": _("deleted"),
     "registries.restore_record": _("restored"),
-    "registries.import_record": _("imported"),
-    "registries.import_create": _("created by import"),
-    "registries.import_update": _("changed by import"),
+    importing.IMPORT_ACTION: _("imported"),  # records an import creates or changes
 }
 
 
@@ -109,12 +107,9 @@ def action_label(action: str) -> str:
 
 
 def can_see_import(user: Any, job: ImportJob) -> bool:
-    """The job's requester, or anyone who may import into the job's registry within their data scope."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if job.requested_by_id is not None and job.requested_by_id == user.pk:
-        return True
-    return scope.permitted(user, "registries.import_record", job)
+    """Anyone who may import into the job's registry within their data scope; the requester too, but only while
+    they may (the report and the rejected rows hold personal values)."""
+    return scope.permitted(user, importing.PERMISSION, job)
 
 
 def recent_imports(registry: Registry) -> list[ImportJob]:

@@ -187,7 +187,7 @@ def _text(spec: FieldSpec, value: Any, context: Context) -> str:
             raise BadValue(_("A mobile number has 11 digits and starts with 13 to 19."))
         return compact
     if spec.validator == Validator.DIVISION_CODE and text not in context.division_codes:
-        raise BadValue(_("%(code)s is not a known administrative division code.") % {"code": text})
+        raise BadValue(_("Not a known administrative division code."))  # not echoed: see _enumeration
     if spec.validator == Validator.PATTERN and not re.fullmatch(spec.pattern, text):
         raise BadValue(_("Does not match the pattern %(pattern)s.") % {"pattern": spec.pattern})
     return text
@@ -263,7 +263,9 @@ def _enumeration(spec: FieldSpec, value: Any) -> str:
         if text in (str(choice.get("value")), choice.get("label"), choice.get("label_en")):
             return str(choice["value"])
     allowed = ", ".join(str(choice.get("value")) for choice in spec.choices)
-    raise BadValue(_("%(value)s is not one of: %(allowed)s.") % {"value": text, "allowed": allowed})
+    # The reason names the allowed values only: the value given may be anything (a column out of place can put a
+    # resident ID here), and reasons are shown and stored as they are.
+    raise BadValue(_("Expected one of: %(allowed)s.") % {"allowed": allowed})
 
 
 def _coordinate(value: Any) -> float:

@@ -258,7 +258,7 @@ def _job_context(job: ImportJob) -> dict[str, Any]:
     progress = importing.job_progress(job)
     return {"job": job, "registry": job.registry, "progress": progress,
             "status_label": overview.status_label(progress.status),
-            "finished": progress.status in overview.FINISHED}
+            "finished": progress.finished, "stalled_minutes": importing.STALLED_AFTER // 60}
 
 
 @login_required

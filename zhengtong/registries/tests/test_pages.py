@@ -5,7 +5,9 @@ the way; an import is followed on its job page until its report; history shows m
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Iterator
 from html import unescape
 from typing import Any
@@ -17,8 +19,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from zhengtong.conftest import resident_id
+from zhengtong.identity import actions as identity_actions
 from zhengtong.identity import roles
-from zhengtong.registries import actions
+from zhengtong.registries import actions, importing
 from zhengtong.registries.forms import initial_of
 from zhengtong.registries.models import ImportJob, Record, Registry
 from zhengtong.registries.overview import schema_of
@@ -51,8 +54,6 @@ def record(person_registry: Registry) -> Record:
 
 @pytest.fixture
 def job(person_registry: Registry, data_officer: Any) -> ImportJob:
-    from zhengtong.registries import importing
-
     upload = SimpleUploadedFile("persons.csv", csv_bytes([person_line(1)]), content_type="text/csv")
     return importing.start_import(data_officer, person_registry, upload=upload, file_name="persons.csv",
                                   quarantine=False)
@@ -308,11 +309,45 @@ def test_an_upload_starts_an_import_whose_page_polls_until_the_report(officer: C
     assert 'value="100"' in partial
     text = " ".join(text_of(officer.get(response["Location"])).split())
     assert "Records created 1" in text and "Rows rejected 1" in text
-    assert "division_code" in text and "999999" in text
+    assert "division_code" in text and "Not a known administrative division code" in text
     assert reverse("registries:import-rejected", args=[job.pk]) in partial
     rejected = officer.get(reverse("registries:import-rejected", args=[job.pk]))
     assert rejected.status_code == 200
     assert resident_id(2) in rejected.getvalue().decode("utf-8-sig")
+
+
+def test_an_import_is_hidden_from_its_requester_once_they_may_no_longer_import(
+        officer: Client, data_officer: Any, person_registry: Registry, settings: Any, tmp_path: Any) -> None:
+    """The report and the rejected rows hold personal values: seeing them needs the import permission now, not
+    having once started the import."""
+    settings.MEDIA_ROOT = tmp_path
+    upload = SimpleUploadedFile("persons.csv", csv_bytes([person_line(1), person_line(2, "999999")]),
+                                content_type="text/csv")
+    job = importing.start_import(data_officer, person_registry, upload=upload, file_name="persons.csv",
+                                 quarantine=True)
+    run_import_job.call(job.pk)
+    urls = [reverse(name, args=[job.pk]) for name in ("registries:import-job", "registries:import-progress",
+                                                      "registries:import-rejected")]
+    assert [officer.get(url).status_code for url in urls] == [200, 200, 200]
+    identity_actions.set_roles(None, data_officer, ())
+    assert [officer.get(url).status_code for url in urls] == [403, 403, 403]
+    assert officer.get(f"/api/v1/registries/imports/{job.pk}/rejected").status_code == 403
+
+
+def test_a_running_import_that_has_stalled_says_so_and_stops_polling(officer: Client, job: ImportJob,
+                                                                     settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    ImportJob.objects.filter(pk=job.pk).update(status="running")
+    importing._ProgressFile(job).write({"status": "running", "rows_done": 5, "rows_total": 10})
+    url = reverse("registries:import-progress", args=[job.pk])
+    running = officer.get(url).content.decode()
+    assert 'hx-trigger="every 1s"' in running and "import-stalled" not in running
+    long_ago = time.time() - importing.STALLED_AFTER - 60
+    os.utime(importing._progress_path(job), (long_ago, long_ago))
+    stalled = officer.get(url)
+    assert "hx-trigger" not in stalled.content.decode()
+    assert "no progress for more than 30 minutes" in " ".join(text_of(stalled).split())
+    assert officer.get(f"/api/v1/registries/imports/{job.pk}").json()["stalled"] is True
 
 
 def test_a_file_that_is_not_csv_or_xlsx_is_refused_on_the_page(officer: Client, person_registry: Registry) -> None:
@@ -332,6 +367,16 @@ def test_history_shows_who_changed_which_fields_and_never_the_values(officer: Cl
     assert "1 created" in text and "2 changed" in text
     assert "name" in text and "更正姓名" in text
     assert resident_id(1) not in response.content.decode() and "张三" not in response.content.decode()
+
+
+def test_history_names_the_import_that_created_or_changed_a_record(officer: Client,
+                                                                   person_registry: Registry) -> None:
+    rows = [{"resident_id": resident_id(1), "name": "张三", "division_code": "330106"}]
+    importing.import_rows(None, person_registry, rows)
+    importing.import_rows(None, person_registry, [{**rows[0], "name": "张三丰"}])
+    record = Record.objects.get(registry=person_registry)
+    text = " ".join(text_of(officer.get(reverse("registries:record-history", args=["persons", record.pk]))).split())
+    assert "1 imported" in text and "2 imported" in text and "registries." not in text
 
 
 # --- admin --------------------------------------------------------------------------------------------------

@@ -121,13 +121,14 @@ def test_values_are_cleaned_to_one_stored_form(spec: FieldSpec, given: object, s
         (FieldSpec("x", FieldType.DECIMAL, "值"), "NaN", "finite"),
         (FieldSpec("d", FieldType.DATE, "日期"), "2026-02-29", "YYYY-MM-DD"),
         (FieldSpec("b", FieldType.BOOLEAN, "是否"), "maybe", "yes or no"),
-        (FieldSpec("e", FieldType.ENUMERATION, "性别", choices=[{"value": "M", "label": "男"}]), "X", "not one of"),
+        (FieldSpec("e", FieldType.ENUMERATION, "性别", choices=[{"value": "M", "label": "男"}]), "X",
+         "Expected one of: M."),
         (FieldSpec("p", FieldType.POINT, "位置"), "200,10", "Longitude"),
         (FieldSpec("g", FieldType.GEOMETRY, "范围"),
          {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1]]]}, "ends where it starts"),
         (FieldSpec("g", FieldType.GEOMETRY, "范围"), {"type": "Circle"}, "GeoJSON"),
         (FieldSpec("f", FieldType.FILE, "附件"), "b" * 64, "uploaded"),
-        (FieldSpec("div", FieldType.TEXT, "区划", validator=Validator.DIVISION_CODE), "999999", "not a known"),
+        (FieldSpec("div", FieldType.TEXT, "区划", validator=Validator.DIVISION_CODE), "999999", "Not a known"),
         (FieldSpec("t", FieldType.TEXT, "文本", max_length=3), "四个字符", "At most 3"),
         (FieldSpec("t", FieldType.TEXT, "文本"), "a\x00b", "control character"),
         (FieldSpec("t", FieldType.TEXT, "文本", validator=Validator.PATTERN, pattern=r"\d{4}"), "20265",
@@ -140,6 +141,21 @@ def test_bad_values_are_refused_with_the_reason(spec: FieldSpec, given: object, 
     value, reasons = clean_one(spec, given)
     assert value is None
     assert len(reasons) == 1 and words in reasons[0], reasons
+
+
+@pytest.mark.parametrize(
+    ("spec", "given"),
+    [
+        (FieldSpec("e", FieldType.ENUMERATION, "性别", choices=[{"value": "M", "label": "男"}]), resident_id(5)),
+        (FieldSpec("div", FieldType.TEXT, "区划", validator=Validator.DIVISION_CODE), "13800138000"),
+    ],
+)
+def test_a_refusal_never_repeats_the_value_given(spec: FieldSpec, given: str) -> None:
+    """Reasons are shown and stored as they are (import reports): a value put in the wrong column by mistake,
+    a resident ID say, must not end up in them."""
+    value, reasons = clean_one(spec, given)
+    assert value is None and len(reasons) == 1
+    assert given not in reasons[0] and given[:6] not in reasons[0], reasons
 
 
 def test_a_closed_polygon_is_kept_as_geojson() -> None:

@@ -10,7 +10,6 @@ any row is bad, and the command exits with status 1 after listing every problem 
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("registry", metavar="REGISTRY_CODE", help="the registry's code, e.g. persons")
-        parser.add_argument("file", metavar="FILE", help="a .csv (UTF-8) or .xlsx file whose first row names the "
-                                                         "columns")
+        parser.add_argument("file", metavar="FILE", help="a .csv (UTF-8, or GB18030/GBK when not UTF-8) or .xlsx file "
+                                                         "(its first sheet) whose first row names the columns")
         parser.add_argument("--format", choices=importing.FORMATS, dest="file_format",
                             help="the file's format (default: from its extension)")
         parser.add_argument("--quarantine", action="store_true",
@@ -62,17 +61,18 @@ class Command(BaseCommand):
 
         try:
             outcome = importing.import_file(None, target, path, file_format=file_format, quarantine=quarantine,
-                                            progress=progress)
+                                            progress=progress,
+                                            rejected_path=Path(rejected_out) if rejected_out else None)
         except DomainError as error:
             raise CommandError(error.message) from None
         finally:
             bar.close()
-        self._report(outcome, rejected_out)
+        self._report(outcome)
         if outcome.status == ImportStatus.FAILED:
             self.stdout.flush()
             sys.exit(1)
 
-    def _report(self, outcome: importing.ImportOutcome, rejected_out: str | None) -> None:
+    def _report(self, outcome: importing.ImportOutcome) -> None:
         for problem in outcome.problems:
             where = f"row {problem['row']}" + (f", {problem['field']}" if problem["field"] else "")
             self.stdout.write(f"{where}: {problem['reason']}")
@@ -80,9 +80,6 @@ class Command(BaseCommand):
         if outcome.rejected and shown >= importing.PROBLEM_LIMIT:
             self.stdout.write(f"... only the first {shown} problems are listed")
         rejected_path = outcome.rejected_path
-        if rejected_path is not None and rejected_out:
-            shutil.move(rejected_path, rejected_out)
-            rejected_path = Path(rejected_out)
         summary = (f"{outcome.rows} rows: {outcome.created} created, {outcome.updated} updated, "
                    f"{outcome.unchanged} unchanged, {outcome.rejected} rejected.")
         if outcome.status == ImportStatus.FAILED:
