@@ -53,7 +53,6 @@ from typing import IO, Any
 
 import structlog
 from cryptography.hazmat.primitives import hashes
-from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -409,15 +408,22 @@ class _EntryStream:
             self._dropped_up_to = max(self._dropped_up_to, oldest)
 
 
-def _platform_key_ids() -> set[str]:
+def platform_key_ids() -> set[str]:
     """Key ids of the platform's own signing keys, where their files exist (never creates a key)."""
-    ids: set[str] = set()
-    for suite_name, algorithm in crypto.SIGNATURE_ALGORITHMS.items():
-        if crypto.key_path(algorithm).is_file():
-            try:
-                ids.add(crypto.load_signer(suite_name).key_id)
-            except (ImproperlyConfigured, ValueError, OSError) as error:
-                log.warning("signing key unreadable", algorithm=algorithm, error=str(error))
+    return {signer.key_id for signer in crypto.platform_signers()}
+
+
+def anchored_key_ids() -> set[str]:
+    """Key ids trusted without asking the database: the platform's key files and the keys that signed the
+    heads in the configured witness file (a witness URL is not read here). Other apps that check the
+    platform's signatures (the catalog's rights certificates) trust a recorded key only when its id is here."""
+    ids = platform_key_ids()
+    paths, _warnings = default_witness_paths()
+    for path in paths:
+        try:
+            ids |= _WitnessFile(path).key_ids()
+        except OSError as error:  # no file yet, or unreadable: it anchors nothing
+            log.info("witness file not read", path=str(path), error=str(error))
     return ids
 
 
@@ -532,7 +538,7 @@ class _Verifier:
         witness_ids: set[str] = set()
         for witness_file in self.witness_files:
             witness_ids |= witness_file.key_ids()
-        self.trusted = _platform_key_ids() | witness_ids | self.extra_trusted
+        self.trusted = platform_key_ids() | witness_ids | self.extra_trusted
         if not self.trusted:
             self.trusted = set(self.keys)
             if self.keys:

@@ -8,6 +8,7 @@ transaction and writes its audit entry in it. `actor=None` is the platform actin
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -54,11 +55,33 @@ SEQUENCE_DIGITS = 6
 REGISTRATION_PREFIX = "QSDJ"  # 权属登记
 CLASSIFICATION_FIELDS = ("kind", "item_code", "category_code", "subcategory_code")
 URL = URLValidator(schemes=["http", "https"])
+# NUL cannot be stored by PostgreSQL and a lone surrogate cannot be encoded as UTF-8 (the certificate payload
+# is); other control characters than tab and line breaks have no place in catalog text either.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _required(problems: list[FieldProblem], field: str, value: str) -> None:
     if not value.strip():
         problems.append(FieldProblem(field, _("This field is required.")))
+
+
+def _text_problem(problems: list[FieldProblem], field: str, value: Any) -> None:
+    """Refuse text that cannot be stored or signed: control characters and lone surrogates."""
+    if not isinstance(value, str):
+        return
+    if CONTROL_CHARACTER.search(value):
+        problems.append(FieldProblem(field, _("Contains a control character.")))
+    elif SURROGATE.search(value):
+        problems.append(FieldProblem(field, _("Contains a character that is not valid Unicode text.")))
+
+
+def _text_problems(data: Any, prefix: str = "") -> list[FieldProblem]:
+    """The text problems of every text field of an input dataclass, named `<prefix><field>`."""
+    problems: list[FieldProblem] = []
+    for field in dataclasses.fields(data):
+        _text_problem(problems, prefix + field.name, getattr(data, field.name))
+    return problems
 
 
 def _one_of(problems: list[FieldProblem], field: str, value: Any, allowed: Iterable[Any]) -> None:
@@ -163,12 +186,22 @@ def _refuse_state_secret(actor: User | None, data: ResourceInput) -> None:
         "Secrets are catalogued and exchanged only through the secrecy system, never on this platform."))
 
 
-def _metadata_problems(data: ResourceInput, grading: Grading, *, is_api: bool) -> list[FieldProblem]:
-    """Every problem with the metadata, including the sharing and opening rules for this grading."""
-    problems: list[FieldProblem] = []
+def _metadata_problems(data: ResourceInput, grading: Grading, *, registry: Registry | None) -> list[FieldProblem]:
+    """Every problem with the metadata of an API resource (`registry` None) or a registry's resource, including
+    the sharing and opening rules for this grading."""
+    is_api = registry is None
+    problems = _text_problems(data)
     _required(problems, "name", data.name)
     _required(problems, "summary", data.summary)
     _one_of(problems, "kind", data.kind, ResourceKind.values)
+    # The base kind (class digit 1 of the code) belongs to the base registries alone, and their resources have
+    # no other kind; thematic and departmental are the choice of everything else.
+    if registry is not None and registry.is_base:
+        if data.kind != ResourceKind.BASE:
+            problems.append(FieldProblem("kind", _("The resource of a base registry is a base resource.")))
+    elif data.kind == ResourceKind.BASE:
+        problems.append(FieldProblem("kind", _("Only the base registries' resources are base resources; choose "
+                                               "thematic or departmental.")))
     if is_api:
         if data.format not in ("", ResourceFormat.API):
             problems.append(FieldProblem("format", _("An API resource has the format service interface (API).")))
@@ -214,6 +247,10 @@ def _sharing_problems(data: ResourceInput, grading: Grading) -> list[FieldProble
     if opening in (OpeningType.OPEN, OpeningType.CONDITIONAL) and sharing == SharingType.NONE:
         problems.append(FieldProblem("opening_type", _(
             "A resource that is not shared between departments cannot be opened to the public.")))
+    elif opening == OpeningType.OPEN and sharing == SharingType.CONDITIONAL:
+        problems.append(FieldProblem("opening_type", _(
+            "A resource shared between departments only on conditions cannot be open to everyone; open it on "
+            "conditions, or share it unconditionally.")))
     elif opening == OpeningType.OPEN and (grading.grade > Grade.GENERAL or grading.level > Level.L1
                                          or grading.sensitivities - {Sensitivity.PUBLIC}):
         problems.append(FieldProblem("opening_type", _(
@@ -234,6 +271,8 @@ def _item_problems(items: Sequence[ItemInput]) -> list[FieldProblem]:
         def problem(attribute: str, reason: str, index: int = index) -> None:
             problems.append(FieldProblem(f"items[{index}].{attribute}", reason))
 
+        problems.extend(_text_problems(item, f"items[{index}]."))
+
         if not ITEM_NAME.fullmatch(item.name):
             problem("name", _("Use letters, digits and _, starting with a letter (at most 64)."))
         elif item.name in seen:
@@ -243,10 +282,7 @@ def _item_problems(items: Sequence[ItemInput]) -> list[FieldProblem]:
             problem("label", _("Every item needs a label."))
         for attribute, allowed in (("type", FieldType.values), ("sensitivity", Sensitivity.values),
                                    ("grade", Grade.values), ("level", Level.values)):
-            value = getattr(item, attribute)
-            if value not in allowed:
-                problem(attribute, _("%(value)s is not one of: %(allowed)s.")
-                        % {"value": value, "allowed": ", ".join(str(a) for a in allowed)})
+            _one_of(problems, f"items[{index}].{attribute}", getattr(item, attribute), allowed)
         if item.masking:
             reason = masking.check_rule(item.masking)
             if reason:
@@ -255,7 +291,7 @@ def _item_problems(items: Sequence[ItemInput]) -> list[FieldProblem]:
 
 
 def _service_problems(service: ServiceInput) -> list[FieldProblem]:
-    problems: list[FieldProblem] = []
+    problems = _text_problems(service)
     url = service.endpoint_url.strip()
     try:
         URL(url)
@@ -361,9 +397,36 @@ def _item_from_input(item: ItemInput) -> DataItem:
                     grade=item.grade, level=item.level, masking=item.masking, encrypted=False)
 
 
-def _save_links(resource: Resource, related: list[Resource], sources: list[Resource]) -> None:
-    resource.related.set(related)
-    resource.sources.set(sources)
+def _save_links(actor: User | None, resource: Resource, related: list[Resource], sources: list[Resource]
+                ) -> tuple[list[str], dict[str, dict[str, list[int]]]]:
+    """Set the resource's related and source resources; returns the fields that changed and, for the audit
+    entry, the ids added and removed.
+
+    `related` stays symmetric: a relation between two resources is one fact, shown on both (the catalog is how
+    departments find each other's data), so linking changes the other resource's list too. That is why a link
+    is removed only by someone who may change the other resource as well — a department cannot quietly drop
+    another's statement — and why links to resources the actor cannot see are kept, not dropped unseen. Adding
+    a link takes nothing from the other resource and is recorded here. `sources` is this resource's own
+    lineage and one-directional."""
+    changed: list[str] = []
+    links: dict[str, dict[str, list[int]]] = {}
+    for field, chosen in (("related", related), ("sources", sources)):
+        manager = getattr(resource, field)
+        before = {r.pk: r for r in manager.select_related("provider")}
+        seen = set(queries.visible_resources(actor).filter(pk__in=before).values_list("pk", flat=True))
+        wanted = {r.pk for r in chosen} | (set(before) - seen)
+        added, removed = sorted(wanted - set(before)), sorted(set(before) - wanted)
+        if field == "related":
+            refused = [before[pk] for pk in removed if actor is not None and not queries.may_change(actor, before[pk])]
+            if refused:
+                raise InvalidInput.for_field("related", _(
+                    "The link to %(name)s can be removed only by its provider or the data governance office.")
+                    % {"name": refused[0].name})
+        if added or removed:
+            manager.set(wanted)
+            changed.append(field)
+            links[field] = {"added": added, "removed": removed}
+    return changed, links
 
 
 def create_api_resource(actor: User | None, *, provider: Department, data: ResourceInput,
@@ -374,7 +437,7 @@ def create_api_resource(actor: User | None, *, provider: Department, data: Resou
     _refuse_state_secret(actor, data)
     problems = _service_problems(service)
     grading = Grading.of(service.items) if not problems else Grading(Grade.GENERAL, Level.L1, frozenset())
-    problems = _metadata_problems(data, grading, is_api=True) + problems
+    problems = _metadata_problems(data, grading, registry=None) + problems
     related, sources, link_problems = _linked(actor, data, None)
     raise_if_problems(problems + link_problems)
     with transaction.atomic():
@@ -386,10 +449,10 @@ def create_api_resource(actor: User | None, *, provider: Department, data: Resou
         resource.save()
         _replace_items(resource, [_item_from_input(item) for item in service.items])
         resource.save(update_fields=["grade", "level"])
-        _save_links(resource, related, sources)
+        _changed, links = _save_links(actor, resource, related, sources)
         audit.record("catalog.create_resource", actor_of(actor), object_type="resource", object_id=resource.pk,
                      detail={"code": resource.code, "provider": provider.code, "grade": resource.grade,
-                             "level": resource.level})
+                             "level": resource.level, **links})
     return resource
 
 
@@ -411,7 +474,7 @@ def update_resource(actor: User | None, resource: Resource, data: ResourceInput,
             grading = Grading.of(service.items)
         else:
             grading = Grading.of(resource.items.all())
-        problems = _metadata_problems(data, grading, is_api=resource.is_api) + problems
+        problems = _metadata_problems(data, grading, registry=resource.registry) + problems
         related, sources, link_problems = _linked(actor, data, resource)
         raise_if_problems(problems + link_problems)
         previous = _classification(resource)
@@ -426,10 +489,10 @@ def update_resource(actor: User | None, resource: Resource, data: ResourceInput,
             _replace_items(resource, [_item_from_input(item) for item in service.items])
             changed.append("items")
         resource.save()
-        _save_links(resource, related, sources)
+        link_changes, links = _save_links(actor, resource, related, sources)
         audit.record("catalog.update_resource", actor_of(actor), object_type="resource", object_id=resource.pk,
-                     detail={"code": resource.code, "changed": sorted(set(changed)), "grade": resource.grade,
-                             "level": resource.level})
+                     detail={"code": resource.code, "changed": sorted({*changed, *link_changes}),
+                             "grade": resource.grade, "level": resource.level, **links})
     return resource
 
 
@@ -453,7 +516,7 @@ def publish_resource(actor: User | None, resource: Resource) -> Resource:
         if resource.status == ResourceStatus.PUBLISHED:
             raise Conflict(_("This resource is published already."))
         problems = _metadata_problems(_input_of(resource), Grading.of(resource.items.all()),
-                                      is_api=resource.is_api)
+                                      registry=resource.registry)
         if not resource.items.exists():
             problems.append(FieldProblem("items", _("A resource without data items cannot be published.")))
         if problems:
@@ -492,6 +555,10 @@ def sync_registry_resource(actor: User | None, registry: Registry) -> Resource:
                 summary=registry.description, format=ResourceFormat.DATABASE, created_by=actor,
                 kind=ResourceKind.BASE if registry.is_base else ResourceKind.DEPARTMENTAL,
             )
+        moved_from = None
+        if resource.provider_id != registry.department_id:  # the registry passed to another department
+            moved_from = resource.provider.code
+            resource.provider = registry.department
         _replace_items(resource, [_item_from_field(field) for field in registry.fields.order_by("position")])
         withdrawn: list[FieldProblem] = []
         if resource.status == ResourceStatus.PUBLISHED:
@@ -502,6 +569,8 @@ def sync_registry_resource(actor: User | None, registry: Registry) -> Resource:
         audit.record("catalog.sync_registry", actor_of(actor), object_type="resource", object_id=resource.pk,
                      detail={"registry": registry.code, "schema_version": registry.schema_version,
                              "created": created, "grade": resource.grade, "level": resource.level,
+                             **({"provider": {"from": moved_from, "to": registry.department.code}}
+                                if moved_from is not None else {}),
                              "withdrawn": [f"{p.field}: {p.reason}" for p in withdrawn]})
     return resource
 
@@ -536,7 +605,9 @@ class RightsInput:
 
 
 def _rights_from_input(data: RightsInput) -> tuple[Department | None, list[RightHolder], list[FieldProblem]]:
-    problems: list[FieldProblem] = []
+    problems = _text_problems(data)
+    for index, entry in enumerate(data.holders):
+        problems += _text_problems(entry, f"holders[{index}].")
     codes = {data.holder_code, *(h.department_code for h in data.holders)} - {""}
     departments = {d.code: d for d in Department.objects.filter(code__in=codes)}
     holder = departments.get(data.holder_code)
@@ -607,6 +678,8 @@ def register_rights(actor: User | None, resource: Resource, data: RightsInput) -
         resource = Resource.objects.select_for_update().get(pk=resource.pk)
         if resource.status != ResourceStatus.PUBLISHED:
             raise Conflict(_("Only a published resource can have its rights registered; publish it first."))
+        if resource.rights_registrations.exists():
+            raise Conflict(_("This resource is already registered; amend the registration instead."))
         now = timezone.now()
         year = timezone.localdate(now).year
         number = f"{REGISTRATION_PREFIX}-{year}-{_next_number(f'rights:{year}'):0{SEQUENCE_DIGITS}d}"
@@ -627,6 +700,7 @@ def amend_rights(actor: User | None, registration: RightsRegistration, data: Rig
     require_permission(actor, "catalog.change_rightsregistration", registration)
     holder, rows, problems = _rights_from_input(data)
     _required(problems, "reason", reason)
+    _text_problem(problems, "reason", reason)
     raise_if_problems(problems)
     assert holder is not None
     with transaction.atomic():
@@ -648,7 +722,9 @@ def raise_dispute(actor: User | None, registration: RightsRegistration, *, reaso
     and the governance office; the certificate stays valid, with the dispute shown beside it."""
     if actor is not None and not queries.may_change_rights(actor, registration):
         require_permission(actor, "catalog.add_rightsregistration")
-    raise_if_problems([] if reason.strip() else [FieldProblem("reason", _("Say what is disputed and why."))])
+    problems = [] if reason.strip() else [FieldProblem("reason", _("Say what is disputed and why."))]
+    _text_problem(problems, "reason", reason)
+    raise_if_problems(problems)
     try:
         with transaction.atomic():
             registration = RightsRegistration.objects.select_for_update().get(pk=registration.pk)
@@ -669,8 +745,9 @@ def settle_dispute(actor: User | None, dispute: RightsDispute, *, settlement: st
     """The governance office records how a dispute was settled. Changing the registration as a result is a
     separate amendment (amend_rights), which issues a new certificate version."""
     require_permission(actor, "catalog.change_rightsregistration", dispute.registration)
-    raise_if_problems([] if settlement.strip() else [FieldProblem("settlement", _("Say how the dispute was "
-                                                                                  "settled."))])
+    problems = [] if settlement.strip() else [FieldProblem("settlement", _("Say how the dispute was settled."))]
+    _text_problem(problems, "settlement", settlement)
+    raise_if_problems(problems)
     with transaction.atomic():
         now = timezone.now()
         settled = RightsDispute.objects.filter(Q(pk=dispute.pk), Q(settled_at__isnull=True)).update(

@@ -5,8 +5,13 @@ A certificate's payload is canonical JSON (keys sorted, no spaces, UTF-8) of {"c
 Disputes are not part of it, so raising or settling one never invalidates what was certified; changing what
 is registered issues a new version and marks the previous one superseded.
 
-Verification trusts only the platform's own keys (the signing key files, and the keys the audit trail has
-published), never the public key stored beside the certificate.
+Verification trusts only the platform's own keys, never the public key stored beside the certificate: the
+signing key files on this machine, and keys recorded by the audit trail whose ids are anchored outside the
+database (the key files or the audit witness; see trusted_public_key). Issuing records no key of its own: a
+key is recorded, and reaches the witness, when the audit sequencer first signs a tree head with it — which it
+does for the audit entry of the issuance itself. So after a key rotation a certificate stays verifiable as
+long as its key signed a head the witness holds; a certificate signed by a key the platform no longer anchors
+shows as untrusted, and an amendment signs the registration anew with the current key.
 """
 
 from __future__ import annotations
@@ -16,15 +21,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 from zhengtong.audit.models import SigningKeyRecord
+from zhengtong.audit.verify import anchored_key_ids
 from zhengtong.catalog.models import RightKind, RightsCertificate, RightsRegistration
 from zhengtong.core import crypto
-
-log = structlog.get_logger("zhengtong.catalog")
 
 CERTIFICATE_TYPE = "zhengtong.catalog.rights-certificate"
 
@@ -72,20 +74,22 @@ def issue(registration: RightsRegistration, issued_at: dt.datetime) -> RightsCer
 
 
 def trusted_public_key(key_id: str) -> tuple[str, bytes] | None:
-    """(algorithm, raw public key) of a platform key with this id, or None when the platform does not know it."""
-    for suite_name, algorithm in crypto.SIGNATURE_ALGORITHMS.items():
-        if not crypto.key_path(algorithm).is_file():
-            continue  # looking must never create a key
-        try:
-            signer = crypto.load_signer(suite_name)
-        except (ImproperlyConfigured, ValueError, OSError) as error:
-            log.warning("signing key unreadable", algorithm=algorithm, error=str(error))
-            continue
+    """(algorithm, raw public key) of a platform key with this id, or None when the platform does not trust it.
+
+    The platform's key files are trusted as they are. A key recorded in the database (the audit trail's
+    SigningKeyRecord) is trusted only when the id is that of the recorded public key and the id is anchored
+    outside the database, the way the audit trail's own check anchors it (audit.verify.anchored_key_ids): a
+    row that someone with write access to the database inserts is not enough."""
+    for signer in crypto.platform_signers():
         if signer.key_id == key_id:
             return signer.algorithm, signer.public_key
-    record = SigningKeyRecord.objects.filter(key_id=key_id).first()
-    if record is not None:
-        return record.algorithm, bytes(record.public_key)
+    if key_id not in anchored_key_ids():
+        return None
+    for record in SigningKeyRecord.objects.filter(key_id=key_id):
+        public_key = bytes(record.public_key)
+        if (record.algorithm in crypto.SUITE_OF_ALGORITHM
+                and crypto.key_id_for(record.algorithm, public_key) == key_id):
+            return record.algorithm, public_key
     return None
 
 
@@ -130,7 +134,9 @@ def verify(certificate: RightsCertificate) -> Verification:
     header = stated.get("certificate")
     if not isinstance(header, dict):
         header = {}
-    matches = header.get("version") == certificate.version and header.get("type") == CERTIFICATE_TYPE
+    registered = stated.get("registration")
+    matches = (header.get("version") == certificate.version and header.get("type") == CERTIFICATE_TYPE
+               and isinstance(registered, dict) and registered.get("number") == certificate.registration.number)
     if matches and not superseded:
         registration = certificate.registration
         matches = (registration.version == certificate.version

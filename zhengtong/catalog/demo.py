@@ -436,6 +436,9 @@ def _raise_dispute(resources: dict[str, Resource]) -> int:
         return 0
     officer = User.objects.filter(staff__department__code=DISPUTE_RAISED_BY, groups__name=roles.DATA_OFFICER,
                                   is_active=True).order_by("username").first()
+    if officer is None:  # the dispute is the agriculture bureau's, never the platform's
+        raise User.DoesNotExist(f"{DISPUTE_RAISED_BY} has no active data officer to raise the demo dispute; "
+                                "seed the demo city first")
     actions.raise_dispute(officer, registration, reason=DISPUTE_REASON)
     return 1
 

@@ -155,13 +155,13 @@ class ServiceForm(forms.Form):
 
 
 class ItemForm(forms.Form):
-    """One row of the data item table; an empty row is left out."""
+    """One row of the data item table; an empty row is left out, a partly filled one is checked."""
 
     name = forms.CharField(label=_("Item name"), required=False, max_length=64)
     label = forms.CharField(label=_("Label"), required=False, max_length=200)
     label_en = forms.CharField(label=_("English label"), required=False, max_length=200)
     description = forms.CharField(label=_("Description"), required=False, max_length=1000)
-    type = forms.ChoiceField(label=_("Type"), required=False, choices=FieldType.choices)
+    type = forms.ChoiceField(label=_("Type"), required=False, choices=_choices(FieldType.choices, "—"))
     sensitivity = forms.ChoiceField(label=_("Sensitivity"), required=False, choices=Sensitivity.choices,
                                     initial=Sensitivity.INTERNAL)
     grade = forms.TypedChoiceField(label=_("Grade"), required=False, coerce=int, choices=Grade.choices,
@@ -171,7 +171,11 @@ class ItemForm(forms.Form):
     masking = forms.CharField(label=_("Masking rule"), required=False, max_length=40)
 
     def is_blank(self) -> bool:
-        return not (self.cleaned_data.get("name") or self.cleaned_data.get("label"))
+        """Nothing typed or chosen. Sensitivity, grade and level always hold a value (their defaults), so they
+        do not count; any other field filled makes the row an item, and what it lacks is shown as an error."""
+        data = self.cleaned_data
+        return not any(str(data.get(name) or "").strip()
+                       for name in ("name", "label", "label_en", "description", "type", "masking"))
 
     def to_input(self) -> actions.ItemInput:
         data = self.cleaned_data

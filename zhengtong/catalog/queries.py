@@ -79,7 +79,9 @@ def may_change(user: Any, resource: Resource) -> bool:
 
 
 def may_register_rights(user: Any, resource: Resource) -> bool:
-    return resource.status == ResourceStatus.PUBLISHED and scope.permitted(user, ADD_RIGHTS, resource)
+    """A published resource is registered once; after that its registration is amended."""
+    return (resource.status == ResourceStatus.PUBLISHED and scope.permitted(user, ADD_RIGHTS, resource)
+            and not resource.rights_registrations.exists())
 
 
 def may_view_rights(user: Any) -> bool:

@@ -292,6 +292,20 @@ def clear_signer_cache() -> None:
         _signers.clear()
 
 
+def platform_signers() -> list[Signer]:
+    """The platform's own signing keys whose files exist in the key directory, one per suite. Never creates a
+    key; an unreadable key file is logged and left out. These are the trust anchor outside the database."""
+    signers: list[Signer] = []
+    for suite_name, algorithm in SIGNATURE_ALGORITHMS.items():
+        if not key_path(algorithm).is_file():
+            continue
+        try:
+            signers.append(load_signer(suite_name))
+        except (ImproperlyConfigured, ValueError, OSError) as error:
+            log.warning("signing key unreadable", algorithm=algorithm, error=str(error))
+    return signers
+
+
 def _ensure_directory(directory: Path) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if directory.stat().st_mode & 0o077:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from zhengtong.catalog import actions
 from zhengtong.catalog.models import OpeningType, Resource, ResourceKind, SharingType, UpdateCycle
@@ -26,6 +27,14 @@ def _own_keys(settings: Any, tmp_path: Path) -> Iterator[Path]:
     crypto.clear_signer_cache()
     yield tmp_path
     crypto.clear_signer_cache()
+
+
+@pytest.fixture(autouse=True)
+def _english_messages() -> Iterator[None]:
+    """Messages read in English, whether or not the Chinese translations have been compiled (django.mo is
+    built from the committed .po, not committed itself)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

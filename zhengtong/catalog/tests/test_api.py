@@ -183,3 +183,13 @@ def test_leaders_read_but_do_not_see_rights(client, make_staff, published, offic
     client.force_login(make_staff(role_names=(roles.LEADER,)))
     detail = send(client, "get", f"/resources/{published.pk}").json()
     assert detail["name"] == published.name and detail["rights"] is None
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_text_that_cannot_be_stored_is_a_field_error_not_a_crash(officer_client, bad):
+    body = api_resource_body(name=f"低保{bad}核验")
+    body["service"]["items"][0]["label"] = f"是否{bad}享受"
+    response = send(officer_client, "post", "/resources", body)
+    assert response.status_code == 422, response.content
+    assert {d["field"] for d in response.json()["details"]} == {"name", "items[0].label"}
+    assert not Resource.objects.exists()

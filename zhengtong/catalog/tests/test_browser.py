@@ -84,6 +84,7 @@ def test_a_data_officer_describes_an_api_without_javascript(
     form.locator("[name=service_description]").fill("GET /units/{id}")
     form.locator("[name=items-0-name]").fill("unit_id")
     form.locator("[name=items-0-label]").fill("不动产单元号")
+    form.locator("[name=items-0-type]").select_option("text")
     form.locator("button[type=submit]").click()  # not shared, but without its legal basis
     expect(page.locator("#id_legal_basis")).to_have_attribute("aria-invalid", "true")
     assert_accessible(page, "catalog-create-errors")

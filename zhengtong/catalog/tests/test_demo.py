@@ -30,6 +30,7 @@ from zhengtong.catalog.models import (
 )
 from zhengtong.identity import demo as identity_demo
 from zhengtong.identity import roles
+from zhengtong.identity.models import User
 from zhengtong.registries import base
 from zhengtong.registries.models import Grade, Level, Sensitivity
 
@@ -147,3 +148,13 @@ def test_a_second_run_adds_and_changes_nothing(seeded: demo.CatalogSeedSummary) 
 def test_seeding_before_the_base_registries_names_them(db: Any) -> None:
     with pytest.raises(Resource.DoesNotExist, match="persons"):
         demo.seed_catalog()
+
+
+def test_the_dispute_is_raised_by_the_agriculture_bureau_or_not_at_all(db: Any) -> None:
+    """The docstring says who raises the demo dispute; without that officer the seeding stops, all of it."""
+    identity_demo.seed_demo_city(citizens=0, businesses=0, progress=False)
+    base.define_base_registries()
+    User.objects.filter(staff__department__code=demo.DISPUTE_RAISED_BY).update(is_active=False)
+    with pytest.raises(User.DoesNotExist, match=demo.DISPUTE_RAISED_BY):
+        demo.seed_catalog()
+    assert not RightsRegistration.objects.exists() and not RightsDispute.objects.exists()

@@ -39,7 +39,7 @@ def resource_form(**changes):
         "items-TOTAL_FORMS": "3", "items-INITIAL_FORMS": "0",
         "items-0-name": "status", "items-0-label": "救助状态", "items-0-type": "text",
         "items-0-sensitivity": "personal", "items-0-grade": "1", "items-0-level": "3",
-        "items-1-name": "", "items-1-label": "", "items-1-type": "text", "items-1-sensitivity": "internal",
+        "items-1-name": "", "items-1-label": "", "items-1-type": "", "items-1-sensitivity": "internal",
         "items-1-grade": "1", "items-1-level": "2",
         "items-2-name": "amount", "items-2-label": "救助金额", "items-2-type": "decimal",
         "items-2-sensitivity": "personal", "items-2-grade": "2", "items-2-level": "3",
@@ -88,6 +88,15 @@ def test_describing_an_api_through_the_form(officer_client):
     assert resource.code == "303004/000001" and resource.status == ResourceStatus.DRAFT
     assert list(resource.items.values_list("name", flat=True)) == ["status", "amount"]  # the empty row is left out
     assert (resource.grade, resource.level) == (2, 3)
+
+
+def test_a_row_with_only_a_type_or_description_is_not_dropped(officer_client):
+    response = officer_client.post(reverse("catalog:create"), resource_form(
+        provider="CITY-CA", **{"items-1-type": "date", "items-1-description": "发放日期"}))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="id_items-1-name_error"' in content and 'id="id_items-1-label_error"' in content
+    assert not Resource.objects.exists()
 
 
 def test_form_errors_from_the_action_are_shown_at_their_fields(officer_client):

@@ -7,7 +7,7 @@ from zhengtong.audit.models import AuditEntry, Result
 from zhengtong.catalog import actions, queries
 from zhengtong.catalog.models import ResourceStatus
 from zhengtong.catalog.tests.conftest import metadata, rights, service
-from zhengtong.core.errors import NotPermitted
+from zhengtong.core.errors import InvalidInput, NotPermitted
 from zhengtong.identity import roles
 
 
@@ -57,3 +57,32 @@ def test_staff_without_a_catalog_role_see_nothing(make_staff, published):
     clerk = make_staff(role_names=(roles.WINDOW_STAFF,))
     assert not queries.visible_resources(clerk).exists()
     assert not queries.visible_registrations(clerk).exists()
+
+
+def test_related_links_are_audited_and_only_removed_by_who_may_change_both(make_resource, officer, other_officer,
+                                                                            governance, published, city):
+    """`related` is one fact shown on both resources: linking is recorded with the ids added, and a department
+    cannot drop another department's link."""
+    theirs = actions.publish_resource(other_officer, actions.create_api_resource(
+        other_officer, provider=city["other"], data=metadata(name="户籍核验接口", related=[published.pk]),
+        service=service()))
+    created = AuditEntry.objects.filter(action="catalog.create_resource", object_id=str(theirs.pk)).get()
+    assert created.detail["related"] == {"added": [published.pk], "removed": []}
+    assert list(published.related.all()) == [theirs]
+
+    with pytest.raises(InvalidInput) as refused:
+        actions.update_resource(officer, published, metadata(related=[]))
+    assert [p.field for p in refused.value.details] == ["related"]
+    assert list(published.related.all()) == [theirs]
+
+    # Saving without naming a link to a draft the officer cannot see keeps it.
+    hidden = actions.create_api_resource(other_officer, provider=city["other"],
+                                         data=metadata(name="草稿接口", related=[published.pk]), service=service())
+    actions.update_resource(officer, published, metadata(related=[theirs.pk], name="婚姻登记核验接口（新）"))
+    assert set(published.related.all()) == {theirs, hidden}
+
+    actions.update_resource(governance, published, metadata(related=[hidden.pk]))
+    entry = AuditEntry.objects.filter(action="catalog.update_resource", object_id=str(published.pk)).latest("id")
+    assert "related" in entry.detail["changed"]
+    assert entry.detail["related"] == {"added": [], "removed": [theirs.pk]}
+    assert list(theirs.related.all()) == []

@@ -11,7 +11,7 @@ from zhengtong.catalog.models import OpeningType, ResourceFormat, ResourceKind, 
 from zhengtong.catalog.tests.conftest import metadata
 from zhengtong.core.errors import InvalidInput
 from zhengtong.registries import actions as registries
-from zhengtong.registries.models import Grade, Level, Sensitivity
+from zhengtong.registries.models import Grade, Level, Registry, Sensitivity
 from zhengtong.registries.tests.factories import indicator_fields, person_fields
 
 
@@ -61,7 +61,8 @@ def test_grading_is_recomputed_when_the_schema_changes(persons):
 
 def test_items_of_a_registry_resource_are_not_edited_in_the_catalog(persons):
     with pytest.raises(InvalidInput) as refused:
-        actions.update_resource(None, persons.catalog_resource, metadata(format=ResourceFormat.DATABASE),
+        actions.update_resource(None, persons.catalog_resource,
+                                metadata(kind=ResourceKind.BASE, format=ResourceFormat.DATABASE),
                                 actions.ServiceInput("https://x.example", "GET", "x", []))
     assert [p.field for p in refused.value.details] == ["items"]
 
@@ -101,3 +102,12 @@ def test_publishing_checks_the_grading_as_it_is_now(city):
     with pytest.raises(InvalidInput) as refused:
         actions.publish_resource(None, resource)
     assert [p.field for p in refused.value.details] == ["sharing_type"]
+
+
+def test_a_registry_passed_to_another_department_moves_its_resource(persons, city):
+    Registry.objects.filter(pk=persons.pk).update(department=city["other"])  # no action moves one yet
+    persons.refresh_from_db()
+    resource = actions.sync_registry_resource(None, persons)
+    assert resource.provider == city["other"]
+    entry = AuditEntry.objects.filter(action="catalog.sync_registry").latest("id")
+    assert entry.detail["provider"] == {"from": city["bureau"].code, "to": city["other"].code}

@@ -8,8 +8,8 @@ import re
 import pytest
 from django.utils import timezone
 
-from zhengtong.audit.models import AuditEntry
-from zhengtong.catalog import actions, certificates
+from zhengtong.audit.models import AuditEntry, SigningKeyRecord
+from zhengtong.catalog import actions, certificates, queries
 from zhengtong.catalog.models import RightHolder, RightsCertificate, RightsDispute, RightsRegistration
 from zhengtong.catalog.tests.conftest import metadata, rights
 from zhengtong.conftest import credit_code
@@ -41,10 +41,29 @@ def test_registering_numbers_the_registration_and_signs_a_certificate(registrati
     assert AuditEntry.objects.filter(action="catalog.register_rights", object_id=registration.number).exists()
 
 
-def test_numbers_follow_each_other(published, officer, registration):
-    second = actions.register_rights(officer, published, rights(holders=[]))
+def test_numbers_follow_each_other(make_resource, officer, registration):
+    other = make_resource(officer, name="第二个接口", publish=True)
+    second = actions.register_rights(officer, other, rights(holders=[]))
     assert second.number.endswith("000002")
     assert RightsRegistration.objects.count() == 2
+
+
+def test_a_resource_is_registered_once(published, officer, registration):
+    """A second registration would be a second, conflicting certificate: the registration is amended instead,
+    and the page no longer offers to register."""
+    assert not queries.may_register_rights(officer, published)
+    with pytest.raises(Conflict, match="already registered; amend the registration instead"):
+        actions.register_rights(officer, published, rights(holders=[]))
+    assert RightsRegistration.objects.get() == registration
+
+
+def test_text_that_cannot_be_signed_or_stored_is_a_field_error(published, officer):
+    holder = actions.HolderInput(right="operation", name="某\x00公司", credit_code=credit_code(77, prefix="91"))
+    bad = rights(source_system="系统\ud800", provenance_note="窗口\x00采集", holders=[holder])
+    with pytest.raises(InvalidInput) as refused:
+        actions.register_rights(officer, published, bad)
+    assert {p.field for p in refused.value.details} >= {"source_system", "provenance_note", "holders[0].name"}
+    assert not RightsRegistration.objects.exists()
 
 
 def test_a_tampered_payload_fails_verification(registration):
@@ -73,6 +92,72 @@ def test_a_certificate_signed_with_another_key_is_not_trusted(registration):
     certificate.refresh_from_db()
     result = certificates.verify(certificate)
     assert not result.key_trusted and not result.valid
+
+
+def _forge(certificate, signer, **changes):
+    RightsCertificate.objects.filter(pk=certificate.pk).update(**{
+        "key_id": signer.key_id, "public_key": signer.public_key, "algorithm": signer.algorithm,
+        "signature": signer.sign(certificate.payload.encode()), **changes})
+    certificate.refresh_from_db()
+
+
+def test_a_key_recorded_only_in_the_database_is_not_trusted(registration):
+    """Whoever can write to the database can record a key of their own; that does not make it the platform's."""
+    certificate = registration.certificates.get()
+    forger = crypto.signer_from_pem("ed25519", crypto.generate_private_key_pem("ed25519"))
+    SigningKeyRecord.objects.create(key_id=forger.key_id, algorithm=forger.algorithm, public_key=forger.public_key)
+    _forge(certificate, forger)
+    result = certificates.verify(certificate)
+    assert not result.key_trusted and not result.valid
+    assert certificates.trusted_public_key(forger.key_id) is None
+
+
+def witness_of(settings, tmp_path, *key_ids):
+    path = tmp_path / "witness.jsonl"
+    path.write_text("".join(json.dumps({"tree_size": n + 1, "key_id": k}) + "\n" for n, k in enumerate(key_ids)))
+    settings.AUDIT_WITNESS = str(path)
+
+
+def test_a_witnessed_key_id_is_trusted_only_with_its_own_public_key(registration, settings, tmp_path):
+    """The witness anchors an id; the recorded public key must be the one with that id."""
+    certificate = registration.certificates.get()
+    forger = crypto.signer_from_pem("ed25519", crypto.generate_private_key_pem("ed25519"))
+    anchored = "ab" * 16
+    witness_of(settings, tmp_path, anchored)
+    SigningKeyRecord.objects.create(key_id=anchored, algorithm=forger.algorithm, public_key=forger.public_key)
+    _forge(certificate, forger, key_id=anchored)
+    assert certificates.trusted_public_key(anchored) is None
+    assert not certificates.verify(certificate).valid
+
+
+def test_after_a_key_rotation_a_certificate_verifies_while_the_witness_holds_its_key(registration, settings,
+                                                                                      tmp_path):
+    certificate = registration.certificates.get()
+    old = crypto.load_signer()
+    # What the sequencer does when the old key signs a tree head: record the key, send the head to the witness.
+    SigningKeyRecord.objects.create(key_id=old.key_id, algorithm=old.algorithm, public_key=old.public_key)
+    crypto.key_path(old.algorithm).unlink()  # rotated: the platform signs with a new key from now on
+    crypto.clear_signer_cache()
+    assert crypto.load_signer().key_id != old.key_id
+    settings.AUDIT_WITNESS = str(tmp_path / "no-witness.jsonl")
+    assert not certificates.verify(certificate).key_trusted  # recorded in the database only: not anchored
+    witness_of(settings, tmp_path, old.key_id)
+    assert certificates.verify(certificate).valid
+
+
+def test_a_superseded_certificate_must_state_its_own_registration(make_resource, officer, governance,
+                                                                  registration):
+    """A genuine certificate of another registration, copied over a superseded one, does not certify this one."""
+    other = actions.register_rights(officer, make_resource(officer, name="第二个接口", publish=True), rights())
+    actions.amend_rights(governance, registration, rights(holders=[]), reason="经营权终止")
+    superseded = registration.certificates.get(version=1)
+    assert certificates.verify(superseded).valid
+    genuine = other.certificates.get(version=1)
+    RightsCertificate.objects.filter(pk=superseded.pk).update(payload=genuine.payload, signature=genuine.signature)
+    superseded.refresh_from_db()
+    result = certificates.verify(superseded)
+    assert result.signature_valid and result.superseded
+    assert not result.matches_registration and not result.valid
 
 
 def test_certificates_verify_under_the_gm_suite_too(published, officer, settings):

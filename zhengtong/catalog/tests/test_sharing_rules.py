@@ -116,3 +116,19 @@ def test_publishing_offers_a_draft_and_only_once(make_resource):
     assert published.status == ResourceStatus.PUBLISHED and published.published_on is not None
     with pytest.raises(Conflict):
         actions.publish_resource(None, published)
+
+
+def test_a_resource_open_to_everyone_is_shared_unconditionally(make_resource):
+    public_items = (item("name", level=Level.L1, sensitivity=Sensitivity.PUBLIC),)
+    problems = refused_fields(lambda: make_resource(sharing_type=SharingType.CONDITIONAL,
+                                                    opening_type=OpeningType.OPEN, items=public_items))
+    assert list(problems) == ["opening_type"]
+    assert not Resource.objects.exists()
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800", "\x1b"])
+def test_text_with_a_control_character_or_a_lone_surrogate_names_its_field(make_resource, bad):
+    problems = refused_fields(lambda: make_resource(summary=f"核验{bad}状态", items=(
+        actions.ItemInput(name="status", label="状态", type="text", description=f"说明{bad}"),)))
+    assert set(problems) == {"summary", "items[0].description"}
+    assert not Resource.objects.exists()
