@@ -431,7 +431,6 @@ def export_public_key(signer: Signer) -> dict[str, str]:
 
 # AES-256-GCM for intl, SM4-GCM (GB/T 32907, 128-bit key) for gm; both with 96-bit nonces and 128-bit tags.
 CIPHER_NAMES = {"intl": "aes-256-gcm", "gm": "sm4-gcm"}
-SUITE_OF_CIPHER = {value: key for key, value in CIPHER_NAMES.items()}
 CIPHER_KEY_BYTES = {"aes-256-gcm": 32, "sm4-gcm": 16}
 NONCE_BYTES = 12
 
