@@ -5,7 +5,7 @@ Metadata only. No record value is read here: showing values is the one door's jo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -20,7 +20,8 @@ RECENT_IMPORTS = 10
 
 
 def spec_of(row: RegistryField) -> FieldSpec:
-    return FieldSpec.from_mapping({f.name: getattr(row, f.name) for f in RegistryField._meta.fields})
+    # Only FieldSpec's attributes: reading row.registry as well would cost a query per field.
+    return FieldSpec(**{f.name: getattr(row, f.name) for f in fields(FieldSpec)})
 
 
 def schema_of(registry: Registry) -> Schema:
