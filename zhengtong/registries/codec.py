@@ -28,10 +28,13 @@ def _fit(text: str) -> str:
     return "\x1f" + hashlib.sha256(text.encode()).hexdigest()  # \x1f cannot start a cleaned value
 
 
+def spec_of(row: RegistryField) -> FieldSpec:
+    # Only FieldSpec's attributes: reading row.registry as well would cost a query per field.
+    return FieldSpec(**{f.name: getattr(row, f.name) for f in fields(FieldSpec)})
+
+
 def load_schema(registry: Registry) -> Schema:
-    names = [f.name for f in fields(FieldSpec)]
-    rows = RegistryField.objects.filter(registry=registry).order_by("position").values(*names)
-    return Schema(FieldSpec(**row) for row in rows)
+    return Schema(spec_of(row) for row in RegistryField.objects.filter(registry=registry).order_by("position"))
 
 
 def value_context() -> Context:

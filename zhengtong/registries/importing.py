@@ -240,20 +240,6 @@ class RowCleaner:
         return self.schema.clean(values, self.context)
 
 
-class _ImportSchema(Schema):
-    """The registry's schema for the length of one import: it cannot change meanwhile, so what the codec asks of
-    it for every row is worked out once."""
-
-    @functools.cached_property
-    def key_encrypted(self) -> bool:
-        return super().key_encrypted
-
-    def key_text(self, values: Mapping[str, Any]) -> str:
-        if len(self.key_fields) == 1:  # the join of one value is that value
-            return str(values[self.key_fields[0].name])
-        return super().key_text(values)
-
-
 # --- reading files ----------------------------------------------------------------------------------------------
 
 
@@ -826,7 +812,7 @@ class _Import:
         """Lock the registry's row, as `actions.change_schema` and `rotate_data_key` do, and only then read its
         schema and keys: neither can change under the import until it commits or rolls back."""
         self.registry = Registry.objects.select_for_update().get(pk=self.registry.pk)
-        self.codec = RecordCodec(self.registry, _ImportSchema(load_schema(self.registry).fields))
+        self.codec = RecordCodec(self.registry, load_schema(self.registry))
         self.schema = self.codec.schema
         self.cleaner = RowCleaner(self.schema, value_context())
         self.key_names = [spec.name for spec in self.schema.key_fields]

@@ -5,7 +5,7 @@ Metadata only. No record value is read here: showing values is the one door's jo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -13,15 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengtong.identity import scope
 from zhengtong.registries import importing
-from zhengtong.registries.models import Grade, ImportJob, ImportStatus, Level, Record, Registry, RegistryField
-from zhengtong.registries.schema import FieldSpec, Schema
+from zhengtong.registries.codec import spec_of
+from zhengtong.registries.models import Grade, ImportJob, ImportStatus, Level, Record, Registry
+from zhengtong.registries.schema import Schema
 
 RECENT_IMPORTS = 10
-
-
-def spec_of(row: RegistryField) -> FieldSpec:
-    # Only FieldSpec's attributes: reading row.registry as well would cost a query per field.
-    return FieldSpec(**{f.name: getattr(row, f.name) for f in fields(FieldSpec)})
 
 
 def schema_of(registry: Registry) -> Schema:

@@ -18,6 +18,7 @@ from zhengtong.core.errors import raise_if_problems
 from zhengtong.identity import scope
 from zhengtong.registries.codec import RecordCodec, value_context
 from zhengtong.registries.models import Record, RecordTerm, Registry
+from zhengtong.registries.schema import Schema
 
 
 def registries_for(user: Any) -> QuerySet[Registry]:
@@ -42,7 +43,7 @@ def find_record(registry: Registry, key: str | Mapping[str, Any], *, codec: Reco
     on input, so 11010519491231002x finds 11010519491231002X."""
     codec = codec or RecordCodec(registry)
     values = _key_input(codec, key)
-    key_schema = type(codec.schema)(codec.schema.key_fields)
+    key_schema = Schema(codec.schema.key_fields)
     cleaned, problems = key_schema.clean(values, value_context())
     raise_if_problems(problems)
     records = Record.objects.filter(registry=registry, key_value=codec.key_value(cleaned))
@@ -58,7 +59,7 @@ def find_by_term(registry: Registry, field: str, value: Any, *, codec: RecordCod
     spec = codec.schema.by_name[field]
     if not spec.searchable:
         raise ValueError(f"{field} is not an indexed field of {registry.code}")
-    field_schema = type(codec.schema)([spec])
+    field_schema = Schema([spec])
     cleaned, problems = field_schema.clean({field: value}, value_context(), partial=True)
     raise_if_problems(problems)
     record_ids = RecordTerm.objects.filter(registry=registry, field=field,

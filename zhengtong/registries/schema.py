@@ -387,6 +387,9 @@ class Schema:
         self.fields = list(specs)
         self.by_name = {spec.name: spec for spec in self.fields}
         self.key_fields = [spec for spec in self.fields if spec.is_key]
+        # A schema's fields do not change once built, and writers ask these for every record.
+        self.key_encrypted = any(spec.encrypted for spec in self.key_fields)
+        self._key_names = [spec.name for spec in self.key_fields]
 
     def clean(self, values: Mapping[str, Any], context: Context, *, partial: bool = False
               ) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -417,11 +420,9 @@ class Schema:
 
     def key_text(self, values: Mapping[str, Any]) -> str:
         """The record's key as one string (composite keys joined by a control character)."""
-        return KEY_SEPARATOR.join(str(values[spec.name]) for spec in self.key_fields)
-
-    @property
-    def key_encrypted(self) -> bool:
-        return any(spec.encrypted for spec in self.key_fields)
+        if len(self._key_names) == 1:  # the join of one value is that value
+            return str(values[self._key_names[0]])
+        return KEY_SEPARATOR.join(str(values[name]) for name in self._key_names)
 
     @property
     def grade(self) -> int:
