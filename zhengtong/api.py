@@ -16,6 +16,8 @@ from zhengtong.audit.api import router as audit_router
 from zhengtong.catalog.api import router as catalog_router
 from zhengtong.core.api import router as core_router
 from zhengtong.core.errors import DomainError, FieldProblem
+from zhengtong.exchange.api import router as sharing_router
+from zhengtong.exchange.gateway import router as gateway_router
 from zhengtong.identity.api import router as identity_router
 from zhengtong.identity.auth import API_AUTH
 from zhengtong.registries.api import router as registries_router
@@ -36,6 +38,8 @@ api.add_router("/", audit_router)
 api.add_router("/", identity_router)
 api.add_router("/", registries_router)
 api.add_router("/", catalog_router)
+api.add_router("/", sharing_router)
+api.add_router("/", gateway_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str,

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "zhengtong.identity",
     "zhengtong.registries",
     "zhengtong.catalog",
+    "zhengtong.exchange",
     "zhengtong.portal",
     # After the project's apps, so that portal's base template is found first.
     "django.contrib.admin",

@@ -17,6 +17,8 @@ urlpatterns = [
     path("audit/", include("zhengtong.audit.urls")),
     path("registries/", include("zhengtong.registries.urls")),
     path("catalog/", include("zhengtong.catalog.urls")),
+    path("sharing/", include("zhengtong.exchange.urls")),
+    path("records/", include("zhengtong.exchange.records_urls")),
     path("", include("zhengtong.identity.urls")),
     path("", include("zhengtong.portal.urls")),
 ]

@@ -1,0 +1,627 @@
+"""The one door (invariant 1): every read of registry data for anyone to see passes through here.
+
+Whoever asks — a department system with a grant, a staff member on a page, an export, a citizen reading their
+own records, the public reading open data — the door
+
+1. resolves the reader's right: a grant (systems, and staff reading another department's resource), role and
+   data scope (staff of the provider department), self-access (a citizen), the open attribute (the public),
+   and consent where the grant rests on it;
+2. checks the purpose, the fields asked for, the row scope, the quota and the rate;
+3. masks each field by the right and the field's rule (on the server);
+4. writes the audit entry — reader, department, purpose, legal basis, data subjects, fields returned, case
+   reference — in the same transaction as the read, and only then returns.
+
+A refusal raises `Refused` with its own code and HTTP status, is itself audited, and never says whether the
+record asked for exists: every check that can refuse without looking at the record runs before the lookup,
+and a grant with a row scope answers "outside your row scope" for a record that is missing as well.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from zhengtong.audit import actions as audit
+from zhengtong.audit.models import Result
+from zhengtong.audit.subjects import subject_hash
+from zhengtong.catalog.models import OpeningType, Resource, ResourceStatus
+from zhengtong.core import crypto, masking
+from zhengtong.core.errors import DomainError, InvalidInput, raise_if_problems
+from zhengtong.identity import scope
+from zhengtong.identity.actions import actor_of
+from zhengtong.identity.models import ApiClient, Department
+from zhengtong.identity.roles import REVEAL_PERSONAL_DATA
+from zhengtong.registries.codec import RecordCodec, value_context
+from zhengtong.registries.models import Record, RecordTerm, Registry, Sensitivity, Validator
+from zhengtong.registries.queries import find_record
+from zhengtong.registries.schema import FieldSpec, Schema
+
+from .models import Basis, ConsentRecord, Grant, GrantStatus, MaskingLevel
+
+READ_RECORDS = "registries.view_record"
+PERSONAL = (Sensitivity.PERSONAL, Sensitivity.SENSITIVE_PERSONAL)
+MAX_PAGE_SIZE = 500
+
+
+class Reason(enum.Enum):
+    """Why the door refused, as the API reports it: (code, HTTP status)."""
+
+    NO_PURPOSE = ("no_purpose", 403)
+    NO_GRANT = ("no_grant", 403)
+    GRANT_EXPIRED = ("grant_expired", 403)
+    GRANT_REVOKED = ("grant_revoked", 403)
+    GRANT_SUSPENDED = ("grant_suspended", 403)
+    FIELD_NOT_GRANTED = ("field_not_granted", 403)
+    OUTSIDE_ROW_SCOPE = ("outside_row_scope", 403)
+    CONSENT_WITHDRAWN = ("consent_withdrawn", 403)
+    CONSENT_MISSING = ("consent_missing", 403)
+    NOT_OPEN = ("not_open", 403)
+    REVEAL_NOT_PERMITTED = ("reveal_not_permitted", 403)
+    QUOTA_EXCEEDED = ("quota_exceeded", 429)
+    RATE_LIMITED = ("rate_limited", 429)
+    NOT_FOUND = ("not_found", 404)
+
+    @property
+    def code(self) -> str:
+        return self.value[0]
+
+    @property
+    def status(self) -> int:
+        return self.value[1]
+
+
+def _reason_message(reason: Reason) -> str:
+    return {
+        Reason.NO_PURPOSE: _("Every read of registry data must state its purpose."),
+        Reason.NO_GRANT: _("Your department has no grant for this resource; request it in the sharing catalog."),
+        Reason.GRANT_EXPIRED: _("Your department's grant for this resource is not in force today."),
+        Reason.GRANT_REVOKED: _("Your department's grant for this resource has been revoked."),
+        Reason.GRANT_SUSPENDED: _("Your department's grant for this resource is suspended."),
+        Reason.FIELD_NOT_GRANTED: _("You asked for fields your right does not cover."),
+        Reason.OUTSIDE_ROW_SCOPE: _("No record with this key lies within your row scope."),
+        Reason.CONSENT_WITHDRAWN: _("The data subject has withdrawn the consent this read relies on."),
+        Reason.CONSENT_MISSING: _("This read relies on consent, and the data subject has not given it."),
+        Reason.NOT_OPEN: _("This resource is not open to the public."),
+        Reason.REVEAL_NOT_PERMITTED: _("Your right does not let you reveal full values."),
+        Reason.QUOTA_EXCEEDED: _("The grant's daily quota of calls is used up."),
+        Reason.RATE_LIMITED: _("Too many calls under this grant in the last minute; slow down."),
+        Reason.NOT_FOUND: _("There is no such record."),
+    }[reason]
+
+
+class Refused(DomainError):
+    def __init__(self, reason: Reason, fields: Sequence[str] = ()):
+        message = _reason_message(reason)
+        if fields:
+            message = f"{message} ({', '.join(fields)})"
+        super().__init__(message)
+        self.reason = reason
+        self.code = reason.code
+        self.status = reason.status
+        self.fields = tuple(fields)
+
+
+class ReaderKind(enum.StrEnum):
+    SYSTEM = "system"
+    STAFF = "staff"
+    CITIZEN = "citizen"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading. Build one with `system`, `staff`, `citizen` or `public`."""
+
+    kind: ReaderKind
+    user: Any = None
+    client: ApiClient | None = None
+    department: Department | None = None
+    resident_id: str = ""
+    calling_system: str = ""  # the Information-Mediator-Client header, as a label
+
+    @classmethod
+    def system(cls, client: ApiClient, calling_system: str = "") -> Reader:
+        return cls(ReaderKind.SYSTEM, client=client, department=client.department, calling_system=calling_system)
+
+    @classmethod
+    def staff(cls, user: Any) -> Reader:
+        profile = getattr(user, "staff", None)
+        if profile is None:
+            raise ValueError("a staff reader needs a staff member")
+        return cls(ReaderKind.STAFF, user=user, department=profile.department)
+
+    @classmethod
+    def citizen(cls, user: Any) -> Reader:
+        person = getattr(user, "citizen", None)
+        if person is None:
+            raise ValueError("a citizen reader needs a citizen's account")
+        return cls(ReaderKind.CITIZEN, user=user, resident_id=person.resident_id)
+
+    @classmethod
+    def public(cls) -> Reader:
+        return cls(ReaderKind.PUBLIC)
+
+    def actor(self) -> audit.Actor:
+        if self.kind == ReaderKind.PUBLIC:
+            return audit.Actor("anonymous", name="public")
+        return actor_of(self.client if self.client is not None else self.user)
+
+
+@dataclass(frozen=True)
+class Right:
+    """What the door decided a reader may see of one registry."""
+
+    basis: str  # "grant", "department", "self" or "open"
+    registry: Registry
+    fields: tuple[str, ...]
+    rules: Mapping[str, str]
+    row_filter: Mapping[str, Any] = field(default_factory=dict)
+    grant: Grant | None = None
+    may_reveal: bool = False
+    legal_basis: str = ""
+    pseudonym_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One record as this reader may see it."""
+
+    registry: str
+    record_id: int
+    version: int
+    values: dict[str, Any]
+    masked: tuple[str, ...]
+    revealed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    readings: list[Reading]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * self.page_size < self.total
+
+
+# --- codecs ------------------------------------------------------------------------------------------------
+
+_codecs: dict[tuple[int, int], RecordCodec] = {}
+
+
+def codec_for(registry: Registry) -> RecordCodec:
+    """A registry's codec, built once per schema version and process: the door opens values with it, and
+    unknown key versions (after a rotation) are loaded on first use."""
+    cache_key = (registry.pk, registry.schema_version)
+    codec = _codecs.get(cache_key)
+    if codec is None:
+        codec = _codecs[cache_key] = RecordCodec(registry)
+    return codec
+
+
+# --- rights ------------------------------------------------------------------------------------------------
+
+
+def default_rule(spec: FieldSpec) -> str:
+    """A field's own masking rule; a personal field without one is withheld rather than shown."""
+    if spec.masking:
+        return spec.masking
+    return "null" if spec.sensitivity in PERSONAL else "none"
+
+
+def _pseudonym_key(codec: RecordCodec, consumer: str) -> bytes:
+    # Derived from the registry's index key, so a consumer's pseudonyms survive data-key rotation and key-
+    # encryption-key changes, and two consumers' pseudonyms of one person cannot be linked.
+    return crypto.hmac_digest(codec.keys.index_key, b"zhengtong pseudonym\x00" + consumer.encode(),
+                              codec.registry.index_suite)
+
+
+def resource_of(registry: Registry) -> Resource | None:
+    return Resource.objects.filter(registry=registry).first()
+
+
+def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
+    resource = resource_of(registry)
+    grants = list(Grant.objects.filter(consumer=reader.department, resource=resource)) if resource else []
+    if not grants:
+        raise Refused(Reason.NO_GRANT)
+    today = timezone.localdate()
+    active = [g for g in grants if g.status == GrantStatus.ACTIVE]
+    in_force = [g for g in active if g.in_force_on(today)]
+    if not in_force:
+        if active:
+            raise Refused(Reason.GRANT_EXPIRED)
+        suspended = any(g.status == GrantStatus.SUSPENDED for g in grants)
+        raise Refused(Reason.GRANT_SUSPENDED if suspended else Reason.GRANT_REVOKED)
+    grant = max(in_force, key=lambda g: (len(g.fields), g.pk))
+    by_name = codec.schema.by_name
+    rules: dict[str, str] = {}
+    for name in grant.fields:
+        spec = by_name.get(name)
+        if spec is None:
+            continue  # a field the schema has since dropped
+        if grant.masking_level == MaskingLevel.CLEAR:
+            rules[name] = "none"
+        elif grant.masking_level == MaskingLevel.PSEUDONYMISED and spec.sensitivity in PERSONAL:
+            rules[name] = "pseudonym"
+        else:
+            rules[name] = default_rule(spec)
+        rules[name] = grant.field_rules.get(name, rules[name])
+    assert reader.department is not None
+    return Right("grant", registry, tuple(rules), rules, grant.row_filter, grant,
+                 legal_basis=grant.legal_basis or grant.get_basis_display(),
+                 pseudonym_key=_pseudonym_key(codec, reader.department.code))
+
+
+def resolve_right(reader: Reader, registry: Registry, codec: RecordCodec | None = None) -> Right:
+    """The reader's right to `registry`, or Refused."""
+    codec = codec or codec_for(registry)
+    specs = codec.schema.fields
+    if reader.kind == ReaderKind.CITIZEN:
+        return Right("self", registry, tuple(s.name for s in specs), {s.name: "none" for s in specs},
+                     legal_basis=_("data subject access"))
+    if reader.kind == ReaderKind.PUBLIC:
+        resource = resource_of(registry)
+        if resource is None or resource.status != ResourceStatus.PUBLISHED or \
+                resource.opening_type != OpeningType.OPEN:
+            raise Refused(Reason.NOT_OPEN)
+        public = [s for s in specs if s.sensitivity == Sensitivity.PUBLIC]
+        return Right("open", registry, tuple(s.name for s in public), {s.name: default_rule(s) for s in public},
+                     legal_basis=_("open data"), pseudonym_key=_pseudonym_key(codec, "public"))
+    assert reader.department is not None
+    own = registry.department_id == reader.department.pk
+    if reader.kind == ReaderKind.STAFF and scope.permitted(reader.user, READ_RECORDS, registry):
+        return Right("department", registry, tuple(s.name for s in specs), {s.name: default_rule(s) for s in specs},
+                     may_reveal=reader.user.has_perm(REVEAL_PERSONAL_DATA), legal_basis=_("official duties"),
+                     pseudonym_key=_pseudonym_key(codec, reader.department.code))
+    if reader.kind == ReaderKind.SYSTEM and own:
+        return Right("department", registry, tuple(s.name for s in specs), {s.name: default_rule(s) for s in specs},
+                     legal_basis=_("the provider's own system"),
+                     pseudonym_key=_pseudonym_key(codec, reader.department.code))
+    return _grant_right(reader, registry, codec)
+
+
+# --- row scope, consent, quota -----------------------------------------------------------------------------
+
+
+def row_filter_q(row_filter: Mapping[str, Any]) -> Q:
+    """The row filter as a database condition. Row filters name plain (unencrypted) fields only, which grants
+    check when they are made, so the database chooses the rows. Conditions: {"eq": v}, {"in": [...]},
+    {"prefix": "5323"}."""
+    condition = Q()
+    for name, test in row_filter.items():
+        if "eq" in test:
+            condition &= Q(**{f"data__{name}": test["eq"]})
+        if "in" in test:
+            condition &= Q(**{f"data__{name}__in": list(test["in"])})
+        if "prefix" in test:
+            condition &= Q(**{f"data__{name}__startswith": str(test["prefix"])})
+    return condition
+
+
+def within_row_filter(values: Mapping[str, Any], row_filter: Mapping[str, Any]) -> bool:
+    for name, test in row_filter.items():
+        value = values.get(name)
+        if "eq" in test and value != test["eq"]:
+            return False
+        if "in" in test and value not in test["in"]:
+            return False
+        if "prefix" in test and not (isinstance(value, str) and value.startswith(str(test["prefix"]))):
+            return False
+    return True
+
+
+def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
+    """Every data subject of a record read under a consent grant must have consented, and not withdrawn."""
+    now = timezone.now()
+    for subject in subjects:
+        consents = list(ConsentRecord.objects.filter(subject_hash=subject_hash(subject), resource=grant.resource,
+                                                     consumer=grant.consumer))
+        if any(c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now) for c in consents):
+            continue
+        raise Refused(Reason.CONSENT_WITHDRAWN if consents else Reason.CONSENT_MISSING)
+
+
+def _count_call(grant: Grant) -> None:
+    """Count one call against the grant's day and minute, refusing past the quota or rate. Runs inside the
+    read's transaction, so a refused or failed read is not counted."""
+    now = timezone.localtime()
+    limits = [(f"d:{now:%Y-%m-%d}", grant.daily_quota, Reason.QUOTA_EXCEEDED),
+              (f"m:{now:%Y-%m-%dT%H:%M}", grant.rate_per_minute, Reason.RATE_LIMITED)]
+    for slot, limit, reason in limits:
+        if limit is None:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO exchange_grantusage (grant_id, slot, calls) VALUES (%s, %s, 1) "
+                "ON CONFLICT (grant_id, slot) DO UPDATE SET calls = exchange_grantusage.calls + 1 RETURNING calls",
+                [grant.pk, slot],
+            )
+            (calls,) = cursor.fetchone()
+        if calls > limit:
+            raise Refused(reason)
+
+
+# --- masking -----------------------------------------------------------------------------------------------
+
+
+def _mask(right: Right, plain: Mapping[str, Any], fields: Sequence[str], reveal: Sequence[str]
+          ) -> tuple[dict[str, Any], tuple[str, ...]]:
+    values: dict[str, Any] = {}
+    masked = []
+    for name in fields:
+        rule = "none" if name in reveal else right.rules[name]
+        value = plain.get(name)
+        values[name] = masking.apply_rule(rule, value, pseudonym_key=right.pseudonym_key)
+        if rule != "none" and value is not None:
+            masked.append(name)
+    return values, tuple(masked)
+
+
+# --- the reads ---------------------------------------------------------------------------------------------
+
+
+def _requested_fields(right: Right, fields: Sequence[str] | None) -> tuple[str, ...]:
+    if not fields:
+        return right.fields
+    outside = [name for name in fields if name not in right.fields]
+    if outside:
+        raise Refused(Reason.FIELD_NOT_GRANTED, outside)
+    return tuple(dict.fromkeys(fields))
+
+
+def _check_reveal(right: Right, fields: Sequence[str], reveal: Sequence[str], reason: str,
+                  case_reference: str) -> None:
+    if not reveal:
+        return
+    if not right.may_reveal:
+        raise Refused(Reason.REVEAL_NOT_PERMITTED)
+    outside = [name for name in reveal if name not in fields]
+    if outside:
+        raise Refused(Reason.FIELD_NOT_GRANTED, outside)
+    problems = []
+    if not reason.strip():
+        problems.append(InvalidInput.for_field("reason", _("Give the reason for revealing the full value."))
+                        .details[0])
+    if not case_reference.strip():
+        problems.append(InvalidInput.for_field("case_reference", _("Give the case this reveal belongs to."))
+                        .details[0])
+    raise_if_problems(problems)
+
+
+def _refused(reader: Reader, registry: Registry, purpose: str, error: Refused, action: str) -> Refused:
+    audit.record_alone(action, reader.actor(), object_type="registry", object_id=registry.code,
+                       purpose=purpose, result=Result.DENIED,
+                       detail={"reason": error.code, "calling_system": reader.calling_system,
+                               "fields": list(error.fields)})
+    return error
+
+
+def _audit_read(action: str, reader: Reader, right: Right, readings: Sequence[Reading], subjects: Iterable[str],
+                fields: Sequence[str], purpose: str, case_reference: str, extra: Mapping[str, Any]) -> None:
+    audit.record(
+        action, reader.actor(), object_type="registry", object_id=right.registry.code, subjects=subjects,
+        fields=fields, purpose=purpose, legal_basis=right.legal_basis, case_reference=case_reference,
+        detail={"basis": right.basis, "grant": right.grant.number if right.grant else "",
+                "records": [r.record_id for r in readings], "calling_system": reader.calling_system, **extra},
+    )
+
+
+def _is_theirs(reader: Reader, subjects: Sequence[str]) -> bool:
+    return reader.resident_id.upper() in (s.upper() for s in subjects)
+
+
+def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any], *, purpose: str,
+                case_reference: str = "", fields: Sequence[str] | None = None, reveal: Sequence[str] = (),
+                reveal_reason: str = "") -> Reading:
+    """One record by its key, as `reader` may see it. `reveal` names fields to show in full (staff with the
+    right to reveal, with a reason and a case reference)."""
+    purpose, case_reference = purpose.strip(), case_reference.strip()
+    codec = codec_for(registry)
+    try:
+        if not purpose:
+            raise Refused(Reason.NO_PURPOSE)
+        right = resolve_right(reader, registry, codec)
+        chosen = _requested_fields(right, fields)
+        _check_reveal(right, chosen, reveal, reveal_reason, case_reference)
+        with transaction.atomic():
+            if right.grant is not None:
+                _count_call(right.grant)
+            record = find_record(registry, key, codec=codec)
+            plain = codec.plain(record.data) if record is not None else {}
+            subjects = codec.subjects(plain)
+            if record is None or (reader.kind == ReaderKind.CITIZEN and not _is_theirs(reader, subjects)):
+                raise Refused(Reason.OUTSIDE_ROW_SCOPE if right.row_filter else Reason.NOT_FOUND)
+            if right.row_filter and not within_row_filter(plain, right.row_filter):
+                raise Refused(Reason.OUTSIDE_ROW_SCOPE)
+            if right.grant is not None and right.grant.basis == Basis.CONSENT:
+                _check_consent(right.grant, subjects)
+            values, masked = _mask(right, plain, chosen, reveal)
+            reading = Reading(registry.code, record.pk, record.version, values, masked, tuple(reveal))
+            action = "exchange.reveal" if reveal else "exchange.read"
+            _audit_read(action, reader, right, [reading], subjects, chosen, purpose, case_reference,
+                        {"masked": list(masked), "revealed": list(reveal), "reveal_reason": reveal_reason.strip()})
+    except Refused as error:
+        raise _refused(reader, registry, purpose, error, "exchange.read_refused") from None
+    return reading
+
+
+def _clean_filters(codec: RecordCodec, filters: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = [name for name in filters if name not in codec.schema.by_name]
+    if unknown:
+        raise InvalidInput.for_field(unknown[0], _("There is no such field in this registry."))
+    cleaned, problems = Schema([codec.schema.by_name[n] for n in filters]).clean(dict(filters), value_context(),
+                                                                                 partial=True)
+    raise_if_problems(problems)
+    for name in filters:
+        spec = codec.schema.by_name[name]
+        if spec.encrypted and not spec.searchable:
+            raise InvalidInput.for_field(name, _("This field is encrypted and not indexed, so it cannot be "
+                                                 "searched."))
+    return cleaned
+
+
+def _matching(codec: RecordCodec, right: Right, cleaned: Mapping[str, Any], reader: Reader) -> QuerySet[Record]:
+    records = Record.objects.filter(registry=codec.registry, deleted_at__isnull=True)
+    for name, value in cleaned.items():
+        spec = codec.schema.by_name[name]
+        if value is None:
+            records = records.filter(**{f"data__{name}__isnull": True})
+        elif spec.searchable:
+            term = RecordTerm.objects.filter(registry=codec.registry, field=name, term=codec.term(spec, value))
+            records = records.filter(pk__in=term.values("record_id"))
+        else:
+            records = records.filter(**{f"data__{name}": value})
+    if reader.kind == ReaderKind.CITIZEN:
+        records = records.filter(pk__in=_own_record_ids(codec, reader.resident_id))
+    if right.row_filter:
+        records = records.filter(row_filter_q(right.row_filter))
+    return records.order_by("pk")
+
+
+def _own_record_ids(codec: RecordCodec, resident_id: str) -> list[int]:
+    """The records of one registry that name this resident ID in a resident-ID field that can be looked up."""
+    ids: set[int] = set()
+    for spec in codec.schema.fields:
+        if spec.validator != Validator.RESIDENT_ID:
+            continue
+        if spec.is_key and len(codec.schema.key_fields) == 1:
+            record = find_record(codec.registry, resident_id, codec=codec)
+            if record is not None:
+                ids.add(record.pk)
+        elif spec.searchable:
+            term = codec.term(spec, resident_id.upper())
+            ids.update(RecordTerm.objects.filter(registry=codec.registry, field=spec.name, term=term)
+                       .values_list("record_id", flat=True))
+    return sorted(ids)
+
+
+def search(reader: Reader, registry: Registry, *, filters: Mapping[str, Any], purpose: str,
+           case_reference: str = "", fields: Sequence[str] | None = None, page: int = 1,
+           page_size: int = 50) -> Page:
+    """Records matching `filters` (field → value, all must hold), one page of them, in the order they were
+    made. Filtering by a field the reader may not see is refused like reading it."""
+    purpose, case_reference = purpose.strip(), case_reference.strip()
+    if page < 1:
+        raise InvalidInput.for_field("page", _("Pages are counted from 1."))
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput.for_field("page_size", _("Ask for 1 to %(max)d records a page.") % {"max": MAX_PAGE_SIZE})
+    codec = codec_for(registry)
+    try:
+        if not purpose:
+            raise Refused(Reason.NO_PURPOSE)
+        right = resolve_right(reader, registry, codec)
+        chosen = _requested_fields(right, fields)
+        _requested_fields(right, list(filters))
+        cleaned = _clean_filters(codec, filters)
+        with transaction.atomic():
+            if right.grant is not None:
+                _count_call(right.grant)
+            matching = _matching(codec, right, cleaned, reader)
+            total = matching.count()
+            rows = list(matching[(page - 1) * page_size: page * page_size])
+            readings, subjects = _read_rows(codec, right, rows, chosen)
+            _audit_read("exchange.search", reader, right, readings, subjects, chosen, purpose, case_reference,
+                        {"filters": sorted(filters), "page": page, "total": total})
+    except Refused as error:
+        raise _refused(reader, registry, purpose, error, "exchange.search_refused") from None
+    return Page(readings, page, page_size, total)
+
+
+def _read_rows(codec: RecordCodec, right: Right, rows: Sequence[Record], fields: Sequence[str]
+               ) -> tuple[list[Reading], list[str]]:
+    readings, subjects = [], []
+    for record in rows:
+        plain = codec.plain(record.data)
+        these = codec.subjects(plain)
+        if right.grant is not None and right.grant.basis == Basis.CONSENT:
+            _check_consent(right.grant, these)
+        subjects.extend(these)
+        values, masked = _mask(right, plain, fields, ())
+        readings.append(Reading(codec.registry.code, record.pk, record.version, values, masked))
+    return readings, subjects
+
+
+def stream(reader: Reader, registry: Registry, *, purpose: str, fields: Sequence[str] | None = None,
+           filters: Mapping[str, Any] | None = None, batch_size: int = 1000, case_reference: str = ""
+           ) -> tuple[tuple[str, ...], Iterator[Reading]]:
+    """Every matching record, for an export: the right is resolved at once (so a refusal comes before any
+    output), then records are read in batches by key order, each batch masked and audited in its own
+    transaction before it is given out. Memory stays flat however large the registry. Under a consent grant,
+    records whose subjects have not consented are left out of an export rather than failing it."""
+    purpose, case_reference = purpose.strip(), case_reference.strip()
+    codec = codec_for(registry)
+    try:
+        if not purpose:
+            raise Refused(Reason.NO_PURPOSE)
+        right = resolve_right(reader, registry, codec)
+        chosen = _requested_fields(right, fields)
+        _requested_fields(right, list(filters or {}))
+        cleaned = _clean_filters(codec, filters or {})
+        if right.grant is not None:
+            with transaction.atomic():
+                _count_call(right.grant)
+    except Refused as error:
+        raise _refused(reader, registry, purpose, error, "exchange.export_refused") from None
+
+    def batches() -> Iterator[Reading]:
+        last = 0
+        while True:
+            with transaction.atomic():
+                rows = list(_matching(codec, right, cleaned, reader).filter(pk__gt=last)[:batch_size])
+                if not rows:
+                    return
+                kept = rows if right.grant is None or right.grant.basis != Basis.CONSENT else \
+                    [r for r in rows if _consented(right.grant, codec.subjects(codec.plain(r.data)))]
+                readings, subjects = _read_rows(codec, right, kept, chosen)
+                _audit_read("exchange.export", reader, right, readings, subjects, chosen, purpose,
+                            case_reference, {"filters": sorted(cleaned)})
+            yield from readings
+            last = rows[-1].pk
+
+    return chosen, batches()
+
+
+def _consented(grant: Grant, subjects: Sequence[str]) -> bool:
+    try:
+        _check_consent(grant, subjects)
+    except Refused:
+        return False
+    return True
+
+
+def read_own_records(reader: Reader, *, purpose: str) -> list[Reading]:
+    """Every record about a citizen in every registry, unmasked, as data subject access: one audit entry per
+    registry that holds something about them."""
+    if reader.kind != ReaderKind.CITIZEN:
+        raise ValueError("only a citizen reads their own records")
+    readings: list[Reading] = []
+    for registry in Registry.objects.order_by("code"):
+        codec = codec_for(registry)
+        if not any(s.validator == Validator.RESIDENT_ID for s in codec.schema.fields):
+            continue
+        right = resolve_right(reader, registry, codec)
+        with transaction.atomic():
+            rows = list(Record.objects.filter(pk__in=_own_record_ids(codec, reader.resident_id),
+                                              deleted_at__isnull=True).order_by("pk"))
+            if not rows:
+                continue
+            found, subjects = _read_rows(codec, right, rows, right.fields)
+            _audit_read("exchange.read", reader, right, found, subjects, right.fields, purpose, "", {})
+        readings.extend(found)
+    return readings
+
+
+def field_labels(registry: Registry, names: Sequence[str], english: bool = False) -> list[tuple[str, str]]:
+    """(name, label) for pages and exports, in the order given."""
+    by_name = codec_for(registry).schema.by_name
+    return [(n, (by_name[n].label_en if english and by_name[n].label_en else by_name[n].label)) for n in names]

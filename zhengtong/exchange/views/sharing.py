@@ -1,0 +1,10 @@
+"""Pages of sharing requests and grants."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("catalog:list")
