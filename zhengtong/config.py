@@ -84,6 +84,15 @@ def _parse_networks(raw: str) -> list[str]:
     return networks
 
 
+def _parse_host_port(raw: str) -> tuple[str, int]:
+    host, _sep, port = raw.strip().rpartition(":") if ":" in raw else (raw.strip(), "", "25")
+    if not host or any(char.isspace() or char == "/" for char in host):
+        raise ValueError(f"must be host or host:port, got {raw!r}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"the port must be a number from 1 to 65535, got {port!r}")
+    return host, int(port)
+
+
 def _parse_database_url(raw: str) -> str:
     parts = urlsplit(raw.strip())
     if parts.scheme in ("sqlite",):
@@ -152,6 +161,14 @@ SETTINGS: tuple[Setting, ...] = (
             "key that wraps the registries' data keys; var/keys/key-encryption.key when unset"),
     Setting(PREFIX + "SITE_NAME", _parse_text, "云溪市一体化政务服务平台", "site name shown in pages and metadata"),
     Setting(PREFIX + "SITE_ID_CODE", _parse_text, "0000000000", "the government website identification code"),
+    Setting(PREFIX + "IM_TRUSTED_NETWORKS", _parse_networks, [],
+            "addresses of Information Mediator (X-Road) security servers whose Information-Mediator-Client "
+            "header alone identifies the calling system"),
+    Setting(PREFIX + "SMTP_HOST", _parse_host_port, None,
+            "mail server (host or host:port) for notices to staff; written to var/mail/ as files when unset"),
+    Setting(PREFIX + "MAIL_FROM", _parse_text, "noreply@localhost", "sender address of the platform's mail"),
+    Setting(PREFIX + "BENCH_BASELINE", _parse_bool, False,
+            "serve the gateway's unchecked baseline endpoint for bench/gateway.py; never in production"),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 

@@ -31,6 +31,19 @@ AUDIT_ALERT_SUBJECTS_PER_HOUR = 50
 AUDIT_ALERT_WORKING_HOURS = (8, 20)
 AUDIT_EXPORT_MAX_ROWS = 100_000
 SITE_ID_CODE = CONFIG[PREFIX + "SITE_ID_CODE"]
+# Information Mediator (X-Road) security servers: from these addresses the Information-Mediator-Client header
+# alone identifies the calling system (zhengtong.exchange.callers).
+IM_TRUSTED_NETWORKS = CONFIG[PREFIX + "IM_TRUSTED_NETWORKS"]
+# Mail (deadline reminders to staff): SMTP when a server is configured, else one file per message in var/mail/.
+if CONFIG[PREFIX + "SMTP_HOST"]:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST, EMAIL_PORT = CONFIG[PREFIX + "SMTP_HOST"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = CONFIG[PREFIX + "MAIL_FROM"]
+# The gateway's baseline endpoint with no right check, masking or audit, for bench/gateway.py only.
+BENCH_BASELINE = CONFIG[PREFIX + "BENCH_BASELINE"]
 
 INSTALLED_APPS = [
     "django.contrib.auth",

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 
 from zhengtong.api import api, unknown_endpoint
 from zhengtong.core import views as core_views
+from zhengtong.exchange.govstack import api as govstack_dr_api
 
 admin.site.site_header = admin.site.site_title = "政通 Zhengtong"
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("metrics", core_views.metrics_view, name="metrics"),
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
+    path("govstack/dr/", govstack_dr_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("audit/", include("zhengtong.audit.urls")),

@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from zhengtong.audit import actions as audit
@@ -33,6 +36,7 @@ from .models import (
     RequestStatus,
     SharingRequest,
 )
+from .queries import staff_to_act
 
 CHECK_DAYS = 2  # the governance office's conformity check
 ANSWER_DAYS = 5  # the provider's answer to a conditional request
@@ -233,7 +237,7 @@ def check_request(actor: User | None, request: SharingRequest, *, conforms: bool
             request.status, request.refused_by, request.refusal_reasons = (
                 RequestStatus.REFUSED, RefusedBy.GOVERNANCE, note)
         elif request.resource.sharing_type == SharingType.UNCONDITIONAL:
-            _grant_request(request, _terms_of(request))
+            _grant_request(actor, request, _terms_of(request))
         else:
             published = request.resource.status == ResourceStatus.PUBLISHED
             request.status = RequestStatus.PROVIDER_REVIEW
@@ -269,7 +273,7 @@ def answer_request(actor: User | None, request: SharingRequest, *, grant: bool, 
         request = _locked(request, RequestStatus.PROVIDER_REVIEW)
         request.answered_at, request.answered_by_name = timezone.now(), _name(actor)
         if grant:
-            _grant_request(request, chosen)
+            _grant_request(actor, request, chosen)
         else:
             request.status, request.refused_by, request.refusal_reasons = (
                 RequestStatus.REFUSED, RefusedBy.PROVIDER, reasons)
@@ -308,7 +312,7 @@ def settle_dispute(actor: User | None, request: SharingRequest, *, grant: bool, 
         request = _locked(request, RequestStatus.DISPUTED)
         request.settled_at, request.settled_by_name, request.settlement = timezone.now(), _name(actor), settlement
         if grant:
-            _grant_request(request, _terms_of(request))
+            _grant_request(actor, request, _terms_of(request))
         else:
             request.status = RequestStatus.REFUSED
         request.save()
@@ -329,10 +333,12 @@ def withdraw_request(actor: User, request: SharingRequest) -> SharingRequest:
 # --- grants ------------------------------------------------------------------------------------------------
 
 
-def _grant_request(request: SharingRequest, terms: Terms) -> Grant:
+def _grant_request(actor: User | None, request: SharingRequest, terms: Terms) -> Grant:
     request.status = RequestStatus.GRANTED
-    return _create_grant(request.consumer, request.resource, terms, purpose=request.purpose, basis=request.basis,
-                         legal_basis=request.legal_basis, request=request)
+    grant = _create_grant(request.consumer, request.resource, terms, purpose=request.purpose, basis=request.basis,
+                          legal_basis=request.legal_basis, request=request)
+    _audit_grant("exchange.issue_grant", actor, grant, {"fields": grant.fields, "request": request.number})
+    return grant
 
 
 def _create_grant(consumer: Department, resource: Resource, terms: Terms, *, purpose: str, basis: str,
@@ -483,3 +489,64 @@ def withdraw_consent(actor: User | None, consent: ConsentRecord, *, subject: str
                      subjects=[subject.strip().upper()], purpose=consent.purpose,
                      detail={"resource": consent.resource.code, "consumer": consent.consumer.code})
     return consent
+
+
+# --- deadlines: a reminder before each one, a notice once it has passed ------------------------------------
+
+
+def _deadline_mail(request: SharingRequest, due: dt.date, *, overdue: bool) -> tuple[str, str]:
+    values = {"number": request.number, "due": due.isoformat(), "consumer": request.consumer.name,
+              "resource": request.resource.name, "path": reverse("exchange:request", args=[request.number])}
+    # Mail goes out from the worker, which has no visitor whose language to follow: the platform's is used.
+    with translation.override(settings.LANGUAGE_CODE):
+        values["step"] = request.get_status_display()
+        if overdue:
+            return (_("Overdue: sharing request %(number)s was due on %(due)s") % values,
+                    _("Sharing request %(number)s of %(consumer)s for %(resource)s is %(step)s. Its deadline, "
+                      "%(due)s, has passed. Please act on it at %(path)s.") % values)
+        return (_("Reminder: sharing request %(number)s is due on %(due)s") % values,
+                _("Sharing request %(number)s of %(consumer)s for %(resource)s is %(step)s. The deadline is "
+                  "%(due)s, counted in working days. Please act on it at %(path)s.") % values)
+
+
+def _tell_staff_to_act(action: str, request: SharingRequest, due: dt.date, *, overdue: bool) -> None:
+    """Mail the staff who must act on the request's current step, and audit it, in the caller's transaction:
+    a mail that cannot be sent rolls the step back, so the next run tries again."""
+    staff = staff_to_act(request)
+    addresses = [user.email for user in staff if user.email]
+    if addresses:
+        subject, body = _deadline_mail(request, due, overdue=overdue)
+        send_mail(subject, body, None, addresses)
+    _audit_request(action, None, request, {
+        "due": due.isoformat(), "recipients": [user.get_username() for user in staff],
+        "without_address": [user.get_username() for user in staff if not user.email]})
+
+
+def remind_of_deadline(request: SharingRequest) -> bool:
+    """The platform reminds the staff who must act of the current step's deadline (the governance office for
+    a check or a dispute, the provider's data officers for an answer): once per deadline, as
+    SharingRequest.reminded_for records. The worker calls it the working day before. Returns whether a
+    reminder went out."""
+    with transaction.atomic():
+        request = _locked(request, RequestStatus.CHECKING, RequestStatus.PROVIDER_REVIEW, RequestStatus.DISPUTED)
+        due = request.current_due
+        if due is None or request.reminded_for == due:
+            return False
+        request.reminded_for = due
+        request.save(update_fields=["reminded_for"])
+        _tell_staff_to_act("exchange.remind_deadline", request, due, overdue=False)
+    return True
+
+
+def notify_overdue(request: SharingRequest, *, today: dt.date) -> bool:
+    """The platform tells the staff who must act that the current step's deadline has passed: once per
+    deadline, as SharingRequest.overdue_notice_for records. Returns whether a notice went out."""
+    with transaction.atomic():
+        request = _locked(request, RequestStatus.CHECKING, RequestStatus.PROVIDER_REVIEW, RequestStatus.DISPUTED)
+        due = request.current_due
+        if due is None or due >= today or request.overdue_notice_for == due:
+            return False
+        request.overdue_notice_for = due
+        request.save(update_fields=["overdue_notice_for"])
+        _tell_staff_to_act("exchange.overdue_notice", request, due, overdue=True)
+    return True

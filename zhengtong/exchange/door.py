@@ -29,11 +29,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from zhengtong.audit import actions as audit
-from zhengtong.audit.models import Result
+from zhengtong.audit.models import ActorKind, Result
 from zhengtong.audit.subjects import subject_hash
 from zhengtong.catalog.models import OpeningType, Resource, ResourceStatus
 from zhengtong.core import crypto, masking
-from zhengtong.core.errors import DomainError, InvalidInput, raise_if_problems
+from zhengtong.core.errors import DomainError, FieldProblem, InvalidInput, raise_if_problems
 from zhengtong.identity import scope
 from zhengtong.identity.actions import actor_of
 from zhengtong.identity.models import ApiClient, Department
@@ -48,6 +48,8 @@ from .models import Basis, ConsentRecord, Grant, GrantStatus, MaskingLevel
 READ_RECORDS = "registries.view_record"
 PERSONAL = (Sensitivity.PERSONAL, Sensitivity.SENSITIVE_PERSONAL)
 MAX_PAGE_SIZE = 500
+# What the audit entry can hold (AuditEntry.purpose and .case_reference).
+MAX_PURPOSE, MAX_CASE_REFERENCE = 200, 100
 
 
 class Reason(enum.Enum):
@@ -150,8 +152,29 @@ class Reader:
 
     def actor(self) -> audit.Actor:
         if self.kind == ReaderKind.PUBLIC:
-            return audit.Actor("anonymous", name="public")
+            return audit.Actor(ActorKind.ANONYMOUS, name="public")
         return actor_of(self.client if self.client is not None else self.user)
+
+
+@dataclass(frozen=True)
+class RecordId:
+    """A record named by its id rather than its key: for opening a search result whose key the reader sees
+    masked. The door's checks are the same either way."""
+
+    pk: int
+
+
+def _statement(purpose: str, case_reference: str) -> tuple[str, str]:
+    """The purpose and case reference, trimmed; too long for the audit entry is bad input, not a server error."""
+    purpose, case_reference = purpose.strip(), case_reference.strip()
+    problems = []
+    if len(purpose) > MAX_PURPOSE:
+        problems.append(FieldProblem("purpose", _("Keep the purpose to %(n)d characters.") % {"n": MAX_PURPOSE}))
+    if len(case_reference) > MAX_CASE_REFERENCE:
+        problems.append(FieldProblem("case_reference", _("Keep the case reference to %(n)d characters.")
+                                     % {"n": MAX_CASE_REFERENCE}))
+    raise_if_problems(problems)
+    return purpose, case_reference
 
 
 @dataclass(frozen=True)
@@ -283,6 +306,9 @@ def resolve_right(reader: Reader, registry: Registry, codec: RecordCodec | None 
         return Right("department", registry, tuple(s.name for s in specs), {s.name: default_rule(s) for s in specs},
                      may_reveal=reader.user.has_perm(REVEAL_PERSONAL_DATA), legal_basis=_("official duties"),
                      pseudonym_key=_pseudonym_key(codec, reader.department.code))
+    if reader.kind == ReaderKind.STAFF and not reader.user.has_perm(READ_RECORDS):
+        # A grant is the department's; among its staff, only roles that work with records use it.
+        raise Refused(Reason.NO_GRANT)
     if reader.kind == ReaderKind.SYSTEM and own:
         return Right("department", registry, tuple(s.name for s in specs), {s.name: default_rule(s) for s in specs},
                      legal_basis=_("the provider's own system"),
@@ -331,7 +357,7 @@ def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
         raise Refused(Reason.CONSENT_WITHDRAWN if consents else Reason.CONSENT_MISSING)
 
 
-def _count_call(grant: Grant) -> None:
+def count_call(grant: Grant) -> None:
     """Count one call against the grant's day and minute, refusing past the quota or rate. Runs inside the
     read's transaction, so a refused or failed read is not counted."""
     now = timezone.localtime()
@@ -390,11 +416,9 @@ def _check_reveal(right: Right, fields: Sequence[str], reveal: Sequence[str], re
         raise Refused(Reason.FIELD_NOT_GRANTED, outside)
     problems = []
     if not reason.strip():
-        problems.append(InvalidInput.for_field("reason", _("Give the reason for revealing the full value."))
-                        .details[0])
+        problems.append(FieldProblem("reason", _("Give the reason for revealing the full value.")))
     if not case_reference.strip():
-        problems.append(InvalidInput.for_field("case_reference", _("Give the case this reveal belongs to."))
-                        .details[0])
+        problems.append(FieldProblem("case_reference", _("Give the case this reveal belongs to.")))
     raise_if_problems(problems)
 
 
@@ -420,12 +444,12 @@ def _is_theirs(reader: Reader, subjects: Sequence[str]) -> bool:
     return reader.resident_id.upper() in (s.upper() for s in subjects)
 
 
-def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any], *, purpose: str,
+def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any] | RecordId, *, purpose: str,
                 case_reference: str = "", fields: Sequence[str] | None = None, reveal: Sequence[str] = (),
                 reveal_reason: str = "") -> Reading:
-    """One record by its key, as `reader` may see it. `reveal` names fields to show in full (staff with the
-    right to reveal, with a reason and a case reference)."""
-    purpose, case_reference = purpose.strip(), case_reference.strip()
+    """One record by its key (or RecordId), as `reader` may see it. `reveal` names fields to show in full
+    (staff with the right to reveal, with a reason and a case reference)."""
+    purpose, case_reference = _statement(purpose, case_reference)
     codec = codec_for(registry)
     try:
         if not purpose:
@@ -435,8 +459,11 @@ def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any]
         _check_reveal(right, chosen, reveal, reveal_reason, case_reference)
         with transaction.atomic():
             if right.grant is not None:
-                _count_call(right.grant)
-            record = find_record(registry, key, codec=codec)
+                count_call(right.grant)
+            if isinstance(key, RecordId):
+                record = Record.objects.filter(registry=registry, pk=key.pk, deleted_at__isnull=True).first()
+            else:
+                record = find_record(registry, key, codec=codec)
             plain = codec.plain(record.data) if record is not None else {}
             subjects = codec.subjects(plain)
             if record is None or (reader.kind == ReaderKind.CITIZEN and not _is_theirs(reader, subjects)):
@@ -507,10 +534,11 @@ def _own_record_ids(codec: RecordCodec, resident_id: str) -> list[int]:
 
 def search(reader: Reader, registry: Registry, *, filters: Mapping[str, Any], purpose: str,
            case_reference: str = "", fields: Sequence[str] | None = None, page: int = 1,
-           page_size: int = 50) -> Page:
+           page_size: int = 50, descending: bool = False) -> Page:
     """Records matching `filters` (field → value, all must hold), one page of them, in the order they were
-    made. Filtering by a field the reader may not see is refused like reading it."""
-    purpose, case_reference = purpose.strip(), case_reference.strip()
+    made (newest first when `descending`). Filtering by a field the reader may not see is refused like
+    reading it."""
+    purpose, case_reference = _statement(purpose, case_reference)
     if page < 1:
         raise InvalidInput.for_field("page", _("Pages are counted from 1."))
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -525,8 +553,10 @@ def search(reader: Reader, registry: Registry, *, filters: Mapping[str, Any], pu
         cleaned = _clean_filters(codec, filters)
         with transaction.atomic():
             if right.grant is not None:
-                _count_call(right.grant)
+                count_call(right.grant)
             matching = _matching(codec, right, cleaned, reader)
+            if descending:
+                matching = matching.reverse()
             total = matching.count()
             rows = list(matching[(page - 1) * page_size: page * page_size])
             readings, subjects = _read_rows(codec, right, rows, chosen)
@@ -558,7 +588,7 @@ def stream(reader: Reader, registry: Registry, *, purpose: str, fields: Sequence
     output), then records are read in batches by key order, each batch masked and audited in its own
     transaction before it is given out. Memory stays flat however large the registry. Under a consent grant,
     records whose subjects have not consented are left out of an export rather than failing it."""
-    purpose, case_reference = purpose.strip(), case_reference.strip()
+    purpose, case_reference = _statement(purpose, case_reference)
     codec = codec_for(registry)
     try:
         if not purpose:
@@ -569,7 +599,7 @@ def stream(reader: Reader, registry: Registry, *, purpose: str, fields: Sequence
         cleaned = _clean_filters(codec, filters or {})
         if right.grant is not None:
             with transaction.atomic():
-                _count_call(right.grant)
+                count_call(right.grant)
     except Refused as error:
         raise _refused(reader, registry, purpose, error, "exchange.export_refused") from None
 

@@ -7,6 +7,8 @@ data: consumer × resource × fields × row filter × masking × validity × quo
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -81,6 +83,8 @@ class SharingRequest(models.Model):
     settlement = models.TextField(_("settlement"), blank=True)
     reminded_for = models.DateField(null=True, blank=True, editable=False,
                                     help_text="The deadline a reminder was last sent for.")
+    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
+                                          help_text="The deadline an overdue notice was last sent for.")
     data_scope_paths = ScopePaths(department="consumer", division="consumer__division")
 
     class Meta:
@@ -95,7 +99,7 @@ class SharingRequest(models.Model):
         return self.number
 
     @property
-    def current_due(self) -> object:
+    def current_due(self) -> dt.date | None:
         """The deadline of the step the request is waiting on, or None when it waits on nobody."""
         return {RequestStatus.CHECKING: self.check_due, RequestStatus.PROVIDER_REVIEW: self.answer_due,
                 RequestStatus.DISPUTED: self.settle_due}.get(RequestStatus(self.status))
@@ -103,7 +107,7 @@ class SharingRequest(models.Model):
     @property
     def is_overdue(self) -> bool:
         due = self.current_due
-        return due is not None and due < timezone.localdate()  # type: ignore[operator]
+        return due is not None and due < timezone.localdate()
 
 
 class MaskingLevel(models.TextChoices):
@@ -159,8 +163,8 @@ class Grant(models.Model):
     def __str__(self) -> str:
         return self.number
 
-    def in_force_on(self, day: object) -> bool:
-        return self.valid_from <= day <= self.valid_until  # type: ignore[operator]
+    def in_force_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day <= self.valid_until
 
 
 class GrantUsage(models.Model):

@@ -129,8 +129,14 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("audit:alerts"), _("Anomaly alerts")
     if persona in (DATA_OFFICER, ADMIN, LEADER) and user is not None and user.has_perm("catalog.view_resource"):
         yield reverse_or_none("catalog:list"), _("Data catalog")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_sharingrequest"):
+        yield reverse_or_none("exchange:requests"), _("Sharing requests")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_grant"):
+        yield reverse_or_none("exchange:grants"), _("Grants")
     if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("registries.view_registry"):
         yield reverse_or_none("registries:list"), _("Registries")
+    if persona not in (PUBLIC, CITIZEN) and user is not None and user.has_perm("registries.view_record"):
+        yield reverse_or_none("records:index"), _("Records")
     if persona in (DATA_OFFICER, ADMIN):
         yield reverse_or_none("identity:api-clients"), _("API clients")
     yield (API_DOCS_PATH if path_exists(API_DOCS_PATH) else None), _("API documentation")

@@ -22,7 +22,7 @@ from zhengtong.audit import actions as audit
 from zhengtong.audit.actions import Actor
 from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, raise_if_problems
 from zhengtong.identity.actions import actor_of, require_permission
-from zhengtong.identity.models import Department, User
+from zhengtong.identity.models import ApiClient, Department, User
 from zhengtong.registries import keys
 from zhengtong.registries.codec import RecordCodec, value_context
 from zhengtong.registries.models import (
@@ -108,7 +108,7 @@ def _terms_layout(schema: Schema) -> list[tuple[str, bool, bool]]:
     return [(spec.name, spec.unique, spec.encrypted) for spec in schema.fields if spec.searchable]
 
 
-def change_schema(actor: User | None, registry: Registry, fields: list[FieldSpec]) -> Registry:
+def change_schema(actor: User | ApiClient | None, registry: Registry, fields: list[FieldSpec]) -> Registry:
     """Replace the registry's fields. Every live record is checked against the new schema first; if any
     would violate it, nothing changes and the refusal says how many records and why."""
     require_permission(actor, "registries.change_registry", registry)
@@ -242,7 +242,7 @@ def _save_terms(codec: RecordCodec, record: Record, cleaned: Mapping[str, Any]) 
                                    for f, t, u in codec.terms(cleaned))
 
 
-def create_record(actor: User | None, registry: Registry, values: Mapping[str, Any]) -> Record:
+def create_record(actor: User | ApiClient | None, registry: Registry, values: Mapping[str, Any]) -> Record:
     require_permission(actor, "registries.add_record", registry)
     codec = RecordCodec(registry)
     cleaned, problems = codec.schema.clean(values, value_context())
@@ -273,7 +273,7 @@ def _change(record: Record, who: Actor, action: str, changed: list[str], previou
                                 audit_entry_id=entry_id, changed_at=now)
 
 
-def update_record(actor: User | None, record: Record, values: Mapping[str, Any], *, reason: str = "",
+def update_record(actor: User | ApiClient | None, record: Record, values: Mapping[str, Any], *, reason: str = "",
                   action: str = "registries.update_record") -> Record:
     """Change the fields named in `values`; the values before the change go to the record's history."""
     require_permission(actor, "registries.change_record", record)
@@ -310,7 +310,7 @@ def update_record(actor: User | None, record: Record, values: Mapping[str, Any],
     return record
 
 
-def delete_record(actor: User | None, record: Record, *, reason: str) -> Record:
+def delete_record(actor: User | ApiClient | None, record: Record, *, reason: str) -> Record:
     """Soft deletion: the record stays, marked deleted with the reason, and leaves every lookup."""
     require_permission(actor, "registries.delete_record", record)
     if not (reason or "").strip():
@@ -318,14 +318,14 @@ def delete_record(actor: User | None, record: Record, *, reason: str) -> Record:
     return _set_deleted(actor, record, reason.strip(), deleted=True)
 
 
-def restore_record(actor: User | None, record: Record, *, reason: str) -> Record:
+def restore_record(actor: User | ApiClient | None, record: Record, *, reason: str) -> Record:
     require_permission(actor, "registries.delete_record", record)
     if not (reason or "").strip():
         raise InvalidInput.for_field("reason", _("Say why the record is restored."))
     return _set_deleted(actor, record, reason.strip(), deleted=False)
 
 
-def _set_deleted(actor: User | None, record: Record, reason: str, *, deleted: bool) -> Record:
+def _set_deleted(actor: User | ApiClient | None, record: Record, reason: str, *, deleted: bool) -> Record:
     codec = RecordCodec(record.registry)
     who = actor_of(actor)
     now = timezone.now()

@@ -28,8 +28,10 @@ def test_defaults_need_no_settings():
 def test_values_are_parsed():
     config = load(ZHENGTONG_CRYPTO_SUITE="GM", ZHENGTONG_ALLOWED_HOSTS="gov.example, www.gov.example",
                   ZHENGTONG_DEBUG="yes", ZHENGTONG_SESSION_IDLE_MINUTES="15",
-                  DATABASE_URL="postgres://zt@db.internal:5432/zhengtong")
+                  DATABASE_URL="postgres://zt@db.internal:5432/zhengtong", ZHENGTONG_SMTP_HOST="mail.gov.example:587")
     assert config["ZHENGTONG_CRYPTO_SUITE"] == "gm"
+    assert config["ZHENGTONG_SMTP_HOST"] == ("mail.gov.example", 587)
+    assert load(ZHENGTONG_SMTP_HOST="mail.gov.example")["ZHENGTONG_SMTP_HOST"] == ("mail.gov.example", 25)
     assert config["ZHENGTONG_ALLOWED_HOSTS"] == ["gov.example", "www.gov.example"]
     assert config["ZHENGTONG_DEBUG"] is True
     assert config["ZHENGTONG_SESSION_IDLE_MINUTES"] == 15
@@ -57,6 +59,9 @@ def test_the_key_encryption_key_is_read_from_hex_or_base64():
         ("ZHENGTONG_CRYPTO_SUIT", "gm", "unknown setting"),
         ("ZHENGTONG_KEY_ENCRYPTION_KEY", "ab" * 31, "32 random bytes"),
         ("ZHENGTONG_KEY_ENCRYPTION_KEY", "not base64!", "32 random bytes"),
+        ("ZHENGTONG_SMTP_HOST", "mail.gov.example:0", "port must be a number from 1 to 65535"),
+        ("ZHENGTONG_SMTP_HOST", "mail gov", "host or host:port"),
+        ("ZHENGTONG_IM_TRUSTED_NETWORKS", "10.0.0.300", "not an IP"),
     ],
 )
 def test_bad_settings_are_named_with_the_reason(name, value, reason):

@@ -1,31 +1,39 @@
 """`zhengtong worker`: background tasks from the database queue, the audit trail's sequencer beside them, and
-the periodic work that nobody asks for (the anomaly rules)."""
+the periodic work that nobody asks for (the anomaly rules, the deadlines of sharing requests)."""
 
 import threading
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django_tasks.base import Task
 
 from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tasks import evaluate_recent_anomalies
+from zhengtong.exchange.tasks import check_sharing_deadlines
 
 ANOMALY_INTERVAL_SECONDS = 60.0
+# Reminders and overdue notices are sent once per deadline, so checking often only makes them prompt.
+DEADLINE_INTERVAL_SECONDS = 15 * 60.0
+PERIODIC = ((evaluate_recent_anomalies, ANOMALY_INTERVAL_SECONDS, "anomalies"),
+            (check_sharing_deadlines, DEADLINE_INTERVAL_SECONDS, "sharing-deadlines"))
 
 
-def _schedule_anomaly_checks(stop: threading.Event) -> None:
+def _schedule(periodic_task: Task[[], Any], interval: float, stop: threading.Event) -> None:
     while not stop.is_set():
-        evaluate_recent_anomalies.enqueue()
-        stop.wait(ANOMALY_INTERVAL_SECONDS)
+        periodic_task.enqueue()
+        stop.wait(interval)
 
 
 class Command(BaseCommand):
-    help = "Run background tasks (django-tasks database backend), the audit sequencer and the anomaly rules."
+    help = ("Run background tasks (django-tasks database backend), the audit sequencer, the anomaly rules and the "
+            "sharing deadlines.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls of the task queue")
         parser.add_argument("--batch", action="store_true",
-                            help="sequence the audit trail, check anomalies, run what is queued, then stop")
+                            help="sequence the audit trail, check anomalies and deadlines, run what is queued, "
+                                 "then stop")
         parser.add_argument("--no-sequencer", action="store_true",
                             help="leave audit sequencing to another worker")
 
@@ -35,11 +43,13 @@ class Command(BaseCommand):
                 sequencer = Sequencer()
                 while sequencer.step():
                     pass
-            evaluate_recent_anomalies.enqueue()
+            for periodic_task, _interval, _name in PERIODIC:
+                periodic_task.enqueue()
             call_command("db_worker", interval=interval, batch=True)
             return
         stop = threading.Event()
-        threads = [threading.Thread(target=_schedule_anomaly_checks, args=(stop,), name="anomalies", daemon=True)]
+        threads = [threading.Thread(target=_schedule, args=(periodic_task, every, stop), name=name, daemon=True)
+                   for periodic_task, every, name in PERIODIC]
         if not no_sequencer:
             threads.append(threading.Thread(target=Sequencer().run, args=(stop,), name="audit-sequencer",
                                             daemon=True))
