@@ -164,7 +164,7 @@ class RecordId:
     pk: int
 
 
-def _statement(purpose: str, case_reference: str) -> tuple[str, str]:
+def check_statement(purpose: str, case_reference: str = "") -> tuple[str, str]:
     """The purpose and case reference, trimmed; too long for the audit entry is bad input, not a server error."""
     purpose, case_reference = purpose.strip(), case_reference.strip()
     problems = []
@@ -449,7 +449,7 @@ def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any]
                 reveal_reason: str = "") -> Reading:
     """One record by its key (or RecordId), as `reader` may see it. `reveal` names fields to show in full
     (staff with the right to reveal, with a reason and a case reference)."""
-    purpose, case_reference = _statement(purpose, case_reference)
+    purpose, case_reference = check_statement(purpose, case_reference)
     codec = codec_for(registry)
     try:
         if not purpose:
@@ -538,7 +538,7 @@ def search(reader: Reader, registry: Registry, *, filters: Mapping[str, Any], pu
     """Records matching `filters` (field → value, all must hold), one page of them, in the order they were
     made (newest first when `descending`). Filtering by a field the reader may not see is refused like
     reading it."""
-    purpose, case_reference = _statement(purpose, case_reference)
+    purpose, case_reference = check_statement(purpose, case_reference)
     if page < 1:
         raise InvalidInput.for_field("page", _("Pages are counted from 1."))
     if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -588,7 +588,7 @@ def stream(reader: Reader, registry: Registry, *, purpose: str, fields: Sequence
     output), then records are read in batches by key order, each batch masked and audited in its own
     transaction before it is given out. Memory stays flat however large the registry. Under a consent grant,
     records whose subjects have not consented are left out of an export rather than failing it."""
-    purpose, case_reference = _statement(purpose, case_reference)
+    purpose, case_reference = check_statement(purpose, case_reference)
     codec = codec_for(registry)
     try:
         if not purpose:

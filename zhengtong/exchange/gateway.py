@@ -13,25 +13,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 from ninja.errors import AuthenticationError
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import Result
-from zhengtong.core.errors import FieldProblem, InvalidInput, raise_if_problems
+from zhengtong.core.errors import FieldProblem, InvalidInput
 from zhengtong.registries.models import Registry
 from zhengtong.registries.queries import find_record
 
-from . import door
+from . import door, exports
 from .callers import SystemAuth, caller_of, purpose_of
 
 SYSTEM_AUTH = SystemAuth()
-# Query parameters of the search that are not filters; a registry field of the same name cannot be filtered on.
+# Query parameters of the search and the export that are not filters; a registry field of the same name cannot
+# be filtered on.
 SEARCH_PARAMETERS = ("purpose", "case_reference", "fields", "page", "page_size")
-PURPOSE_MAX_LENGTH = 200  # the audit entry's limits
-CASE_REFERENCE_MAX_LENGTH = 100
+EXPORT_PARAMETERS = ("purpose", "case_reference", "fields", "format")
 
 router = Router(tags=["gateway"], auth=SYSTEM_AUTH)
 
@@ -55,18 +55,6 @@ class PageOut(Schema):
 def reading_body(reading: door.Reading) -> dict[str, Any]:
     return {"registry": reading.registry, "id": reading.record_id, "version": reading.version,
             "values": reading.values, "masked": list(reading.masked)}
-
-
-def check_call_text(purpose: str, case_reference: str = "") -> None:
-    """Purpose and case reference must fit the audit entry that records them."""
-    problems = []
-    if len(purpose) > PURPOSE_MAX_LENGTH:
-        problems.append(FieldProblem("purpose", _("Use at most %(count)d characters.")
-                                     % {"count": PURPOSE_MAX_LENGTH}))
-    if len(case_reference) > CASE_REFERENCE_MAX_LENGTH:
-        problems.append(FieldProblem("case_reference", _("Use at most %(count)d characters.")
-                                     % {"count": CASE_REFERENCE_MAX_LENGTH}))
-    raise_if_problems(problems)
 
 
 def check_paging(page: int, page_size: int) -> None:
@@ -130,7 +118,8 @@ def read_record(request: HttpRequest, code: str, key: str, purpose: str = "", ca
     caller = caller_of(request)
     reader = caller.reader()
     purpose = purpose_of(request)
-    check_call_text(purpose, case_reference)
+    # Checked before the registry is looked up, so the answer is the same whether it exists or not.
+    door.check_statement(purpose, case_reference)
     registry = registry_or_refused(reader, code, purpose=purpose, action="exchange.read_refused")
     extra = {name: value for name, value in request.GET.items() if name not in SEARCH_PARAMETERS}
     reading = door.read_record(reader, registry, key_of(registry, key, extra), purpose=purpose,
@@ -146,11 +135,9 @@ def search_records(request: HttpRequest, code: str, purpose: str = "", case_refe
     caller = caller_of(request)
     reader = caller.reader()
     purpose = purpose_of(request)
-    check_call_text(purpose, case_reference)
-    repeated = [name for name in request.GET if name not in SEARCH_PARAMETERS and len(request.GET.getlist(name)) > 1]
-    if repeated:
-        raise InvalidInput.for_field(repeated[0], _("Give one value to filter by."))
-    filters = {name: value for name, value in request.GET.items() if name not in SEARCH_PARAMETERS}
+    # Checked before the registry is looked up, so the answer is the same whether it exists or not.
+    door.check_statement(purpose, case_reference)
+    filters = _filters(request, SEARCH_PARAMETERS)
     check_paging(page, page_size)
     registry = registry_or_refused(reader, code, purpose=purpose, action="exchange.search_refused")
     refuse_unknown_fields(reader, registry, {name: name for name in filters})
@@ -158,6 +145,31 @@ def search_records(request: HttpRequest, code: str, purpose: str = "", case_refe
                         fields=field_list(fields), page=page, page_size=page_size)
     return {"items": [reading_body(r) for r in found.readings], "page": found.page, "page_size": found.page_size,
             "total": found.total, "has_next": found.has_next}
+
+
+@router.get("/gateway/registries/{code}/export", summary="Export records as CSV, XLSX or JSON (streamed)")
+def export_records(request: HttpRequest, code: str, format: str = "csv", purpose: str = "",
+                   case_reference: str = "", fields: str = "") -> StreamingHttpResponse:
+    """Every record the caller's grant covers (narrowed by filters as in the search), streamed as it is read:
+    masked by the grant, audited batch by batch, counted as one call against the grant's quota."""
+    caller = caller_of(request)
+    reader = caller.reader()
+    purpose = purpose_of(request)
+    door.check_statement(purpose, case_reference)
+    exports.parse_format(format)
+    filters = _filters(request, EXPORT_PARAMETERS)
+    registry = registry_or_refused(reader, code, purpose=purpose, action="exchange.export_refused")
+    refuse_unknown_fields(reader, registry, {name: name for name in filters})
+    return exports.export_response(reader, registry, fmt=format, purpose=purpose, case_reference=case_reference,
+                                   fields=field_list(fields), filters=filters, english=False)
+
+
+def _filters(request: HttpRequest, parameters: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters that are not the endpoint's own, as field filters (one value each)."""
+    repeated = [name for name in request.GET if name not in parameters and len(request.GET.getlist(name)) > 1]
+    if repeated:
+        raise InvalidInput.for_field(repeated[0], _("Give one value to filter by."))
+    return {name: str(value) for name, value in request.GET.items() if name not in parameters}
 
 
 @router.get("/gateway/baseline/registries/{code}/records/{key}", auth=None, include_in_schema=False)

@@ -68,7 +68,7 @@ from zhengtong.registries.schema import json_schema_of, specs_from_json_schema
 
 from . import door, writes
 from .callers import Caller, SystemAuth, caller_of, purpose_of
-from .gateway import check_call_text, refuse_unknown_fields, registry_or_refused
+from .gateway import refuse_unknown_fields, registry_or_refused
 
 log = structlog.get_logger("zhengtong.govstack")
 
@@ -198,7 +198,7 @@ def _refuse_other_version(registry: Registry, version: int) -> None:
 def _reading_registry(caller: Caller, registry_name: str, version_number: str, purpose: str, action: str
                       ) -> Registry:
     version = _version(version_number)
-    check_call_text(purpose)
+    door.check_statement(purpose)
     reader = caller.reader()
     registry = registry_or_refused(reader, registry_name, purpose=purpose, action=action)
     if version != registry.schema_version:
@@ -215,7 +215,7 @@ def _writing_registry(caller: Caller, registry_name: str, version_number: str, p
     """The registry to write, once the caller's purpose and right to write it are established: what the write
     asks for is looked at only then."""
     version = _version(version_number)
-    check_call_text(purpose)
+    door.check_statement(purpose)
     registry = registry_or_refused(caller.reader(), registry_name, purpose=purpose, action="exchange.write_refused")
     writes.require_write_right(caller.client, registry, operation=operation, purpose=purpose,
                                calling_system=caller.calling_system)

@@ -7,6 +7,7 @@ purpose and fields; only systems get in; and the benchmark's baseline endpoint e
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from zhengtong.audit.models import AuditEntry, Result
 from zhengtong.conftest import resident_id
 from zhengtong.exchange import actions, door
 from zhengtong.exchange.models import Grant
-from zhengtong.exchange.tests.conftest import EAST, person
+from zhengtong.exchange.tests.conftest import EAST, WEST, person
 from zhengtong.identity import actions as identity
 from zhengtong.identity import roles
 from zhengtong.identity.models import ApiClient, User
@@ -296,3 +297,26 @@ def test_the_baseline_endpoint_does_not_exist_unless_the_setting_is_on(client: C
     assert AuditEntry.objects.count() == entries  # no audit: it is the baseline the door is measured against
     assert error_of(call(client, "/baseline" + path)) == (401, "not_authenticated")
     assert error_of(call(client, f"/baseline/registries/persons/records/{MISSING}", credential)) == (404, "not_found")
+
+
+# --- exporting -------------------------------------------------------------------------------------------------
+
+
+def test_a_system_exports_the_rows_of_its_grant_masked_and_audited(client: Client, persons: Registry,
+                                                                   make_grant: Callable[..., Grant],
+                                                                   credential: str) -> None:
+    make_grant(row_filter={"division_code": {"eq": WEST}}, fields=("resident_id", "name", "division_code"))
+    response = call(client, "/registries/persons/export", credential, purpose=PURPOSE, format="json")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    rows = json.loads(b"".join(response.streaming_content))
+    assert [row["name"] for row in rows] == ["赵*", "钱*"]
+    assert all(set(row) == {"resident_id", "name", "division_code"} and "*" in row["resident_id"] for row in rows)
+    entry = AuditEntry.objects.get(action="exchange.export")
+    assert (entry.actor_kind, entry.purpose, len(entry.detail["records"])) == ("api_client", PURPOSE, 2)
+
+
+def test_an_export_is_refused_before_any_output(client: Client, persons: Registry, credential: str) -> None:
+    response = call(client, "/registries/persons/export", credential, purpose=PURPOSE, format="csv")
+    assert error_of(response) == (403, "no_grant")
+    bad = call(client, "/registries/persons/export", credential, purpose=PURPOSE, format="pdf")
+    assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "format"

@@ -41,7 +41,7 @@ from zhengtong.registries.models import FieldType, Registry
 from zhengtong.registries.schema import FieldSpec
 
 SEARCH_PAGE_SIZE = 20
-PURPOSE_MAX_LENGTH = 200  # the audit entry's purpose column
+PURPOSE_MAX_LENGTH = door.MAX_PURPOSE
 KEY_PREFIX = "key_"
 FILTER_PREFIX = "filter_"
 # Types a value can be typed into a search box for; points, geometries and files are not searched by value.
