@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,24 +287,12 @@ def basis_text(right: door.Right, reader: door.Reader) -> str:
     return _("You read this as staff of %(department)s, which keeps this registry.") % {"department": department}
 
 
-def _key_visible(reading: door.Reading, key_specs: Sequence[FieldSpec]) -> dict[str, str] | None:
-    """The record's key as the reader sees it in full, or None when any part of it is masked or not granted:
-    a search result can be opened only by a key the reader can see."""
-    key: dict[str, str] = {}
-    for spec in key_specs:
-        value = reading.values.get(spec.name)
-        if value is None or spec.name in reading.masked:
-            return None
-        key[spec.name] = str(value)
-    return key
-
-
 # --- the record's locator ------------------------------------------------------------------------------------
 #
-# Forms on a record page (reveal a field) and on search results (open a record) must name the record again, and
-# the door finds records by key. A key such as a resident ID shown masked on the page must not sit in the page's
-# HTML in full, so forms carry it sealed (AEAD under a key derived from SECRET_KEY), bound to the staff member and
-# the registry, and good for LOCATOR_MAX_AGE. Only this server can open it; the door still decides every read.
+# Forms on a record page (reveal a field) and on search results (open a record) must name the record again. They
+# carry its id sealed (AEAD under a key derived from SECRET_KEY), bound to the staff member and the registry, and
+# good for LOCATOR_MAX_AGE, so that a page cannot be edited into a way of walking through records one id after
+# another. Only this server can open it; the door still decides every read.
 
 LOCATOR_MAX_AGE = 60 * 60
 _LOCATOR_DOMAIN = b"zhengtong.records.locator"
@@ -320,15 +308,16 @@ def _locator_binding(user: User, registry: Registry) -> bytes:
     return f"{user.pk}\x00{registry.code}".encode()
 
 
-def seal_locator(user: User, registry: Registry, key: Mapping[str, str]) -> str:
+def seal_locator(user: User, registry: Registry, record_id: int) -> str:
     cipher, secret = _locator_cipher()
-    payload = json.dumps({"key": dict(key), "at": int(time.time())}, ensure_ascii=False).encode()
+    payload = json.dumps({"record": record_id, "at": int(time.time())}).encode()
     sealed = crypto.seal(cipher, secret, payload, associated_data=_locator_binding(user, registry))
     return base64.urlsafe_b64encode(sealed).decode("ascii")
 
 
-def open_locator(user: User, registry: Registry, token: str) -> dict[str, str] | None:
-    """The key sealed in `token`, or None when it was altered, made for someone or something else, or is old."""
+def open_locator(user: User, registry: Registry, token: str) -> door.RecordId | None:
+    """The record sealed in `token`, or None when it was altered, made for someone or something else, or is
+    old."""
     cipher, secret = _locator_cipher()
     try:
         sealed = base64.urlsafe_b64decode(token.encode("ascii"))
@@ -338,8 +327,8 @@ def open_locator(user: User, registry: Registry, token: str) -> dict[str, str] |
         return None
     if not isinstance(payload, dict) or time.time() - payload.get("at", 0) > LOCATOR_MAX_AGE:
         return None
-    key = payload.get("key")
-    return key if isinstance(key, dict) else None
+    record_id = payload.get("record")
+    return door.RecordId(record_id) if isinstance(record_id, int) else None
 
 
 # --- responses -----------------------------------------------------------------------------------------------
@@ -381,7 +370,7 @@ def _find_page(request: HttpRequest, user: User, registry: Registry, *, key_form
 
 
 def _record_page(request: HttpRequest, user: User, registry: Registry, reading: door.Reading,
-                 key: Mapping[str, str], purpose: str, case_reference: str) -> HttpResponse:
+                 purpose: str, case_reference: str) -> HttpResponse:
     reader = door.Reader.staff(user)
     right = door.resolve_right(reader, registry)
     fields = shown_fields(registry, right, reading)
@@ -394,7 +383,7 @@ def _record_page(request: HttpRequest, user: User, registry: Registry, reading: 
     return render(request, "exchange/records/record.html", {
         "registry": registry, "reading": reading, "basis": basis_text(right, reader),
         "rows": [(field, reveal_forms.get(field.name)) for field in fields],
-        "hidden": [("locator", seal_locator(user, registry, key)), ("purpose", purpose)],
+        "hidden": [("locator", seal_locator(user, registry, reading.record_id)), ("purpose", purpose)],
         "purpose": purpose, "case_reference": case_reference,
         "revealed": [field for field in fields if field.revealed],
     })
@@ -436,6 +425,7 @@ def record(request: HttpRequest, code: str) -> HttpResponse:
     locator of a search result's Open button."""
     user = _staff(request)
     registry = get_object_or_404(Registry, code=code)
+    key: door.RecordId | dict[str, str] | None
     if "locator" in request.POST:
         purpose_form = PurposeForm(request.POST)
         key = open_locator(user, registry, request.POST["locator"])
@@ -458,7 +448,7 @@ def record(request: HttpRequest, code: str) -> HttpResponse:
             return _incomplete(request, registry)
         _place_problems(error, form, KEY_PREFIX)
         return _find_page(request, user, registry, key_form=form, status=422)
-    return _record_page(request, user, registry, reading, key, purpose, case_reference)
+    return _record_page(request, user, registry, reading, purpose, case_reference)
 
 
 @never_cache
@@ -492,7 +482,7 @@ def reveal(request: HttpRequest, code: str) -> HttpResponse:
             "field_name": field_name,
             "hidden": [("locator", request.POST["locator"]), ("purpose", purpose)],
         }, status=422)
-    return _record_page(request, user, registry, reading, key, purpose, case_reference)
+    return _record_page(request, user, registry, reading, purpose, case_reference)
 
 
 @never_cache
@@ -521,14 +511,12 @@ def search(request: HttpRequest, code: str) -> HttpResponse:
         _place_problems(error, form, FILTER_PREFIX)
         return _find_page(request, user, registry, search_form=form, status=422)
     assert right is not None  # the door found one
-    key_specs = door.codec_for(registry).schema.key_fields
     names = list(page.readings[0].values) if page.readings else list(right.fields)
     results = []
     for reading in page.readings:
-        key = _key_visible(reading, key_specs)
         cells = [(display_value(reading.values[name]), name in reading.masked) for name in names]
-        opener = [("locator", seal_locator(user, registry, key)), ("purpose", purpose),
-                  ("case_reference", case_reference)] if key else None
+        opener = [("locator", seal_locator(user, registry, reading.record_id)), ("purpose", purpose),
+                  ("case_reference", case_reference)]
         results.append((cells, opener))
     carried = [(FILTER_PREFIX + name, str(value)) for name, value in form.filters().items()]
     carried += [("purpose", purpose), ("case_reference", case_reference)]
