@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from zhengtong.catalog.models import Resource
 from zhengtong.identity.models import Department, ScopePaths
@@ -119,7 +120,7 @@ class MaskingLevel(models.TextChoices):
 class GrantStatus(models.TextChoices):
     ACTIVE = "active", _("active")
     SUSPENDED = "suspended", _("suspended")
-    REVOKED = "revoked", _("revoked")
+    REVOKED = "revoked", pgettext_lazy("grant status", "revoked")
 
 
 class Grant(models.Model):
