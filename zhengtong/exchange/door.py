@@ -221,6 +221,11 @@ class Page:
 _codecs: dict[tuple[int, int], RecordCodec] = {}
 
 
+def forget_codecs() -> None:
+    """Drop the cached codecs (tests whose rolled-back registries leave their ids to the next test)."""
+    _codecs.clear()
+
+
 def codec_for(registry: Registry) -> RecordCodec:
     """A registry's codec, built once per schema version and process: the door opens values with it, and
     unknown key versions (after a rotation) are loaded on first use."""
@@ -253,8 +258,7 @@ def resource_of(registry: Registry) -> Resource | None:
 
 
 def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
-    resource = resource_of(registry)
-    grants = list(Grant.objects.filter(consumer=reader.department, resource=resource)) if resource else []
+    grants = list(Grant.objects.filter(consumer=reader.department, resource__registry=registry))
     if not grants:
         raise Refused(Reason.NO_GRANT)
     today = timezone.localdate()
@@ -302,7 +306,11 @@ def resolve_right(reader: Reader, registry: Registry, codec: RecordCodec | None 
                      legal_basis=_("open data"), pseudonym_key=_pseudonym_key(codec, "public"))
     assert reader.department is not None
     own = registry.department_id == reader.department.pk
-    if reader.kind == ReaderKind.STAFF and scope.permitted(reader.user, READ_RECORDS, registry):
+    # Staff read the registries of their own department and those below it by role and data scope; a data
+    # scope reaching further (a division, the whole platform) does not stand in for a grant to another
+    # department's data.
+    if reader.kind == ReaderKind.STAFF and (own or registry.department.tree_path.startswith(
+            reader.department.tree_path)) and scope.permitted(reader.user, READ_RECORDS, registry):
         return Right("department", registry, tuple(s.name for s in specs), {s.name: default_rule(s) for s in specs},
                      may_reveal=reader.user.has_perm(REVEAL_PERSONAL_DATA), legal_basis=_("official duties"),
                      pseudonym_key=_pseudonym_key(codec, reader.department.code))
@@ -354,25 +362,29 @@ def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
                                                      consumer=grant.consumer))
         if any(c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now) for c in consents):
             continue
-        raise Refused(Reason.CONSENT_WITHDRAWN if consents else Reason.CONSENT_MISSING)
+        withdrawn = any(c.withdrawn_at is not None for c in consents)
+        raise Refused(Reason.CONSENT_WITHDRAWN if withdrawn else Reason.CONSENT_MISSING)  # or expired
 
 
 def count_call(grant: Grant) -> None:
     """Count one call against the grant's day and minute, refusing past the quota or rate. Runs inside the
-    read's transaction, so a refused or failed read is not counted."""
+    read's transaction, so a refused or failed read is not counted; both counters move in one statement."""
     now = timezone.localtime()
-    limits = [(f"d:{now:%Y-%m-%d}", grant.daily_quota, Reason.QUOTA_EXCEEDED),
-              (f"m:{now:%Y-%m-%dT%H:%M}", grant.rate_per_minute, Reason.RATE_LIMITED)]
-    for slot, limit, reason in limits:
-        if limit is None:
-            continue
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO exchange_grantusage (grant_id, slot, calls) VALUES (%s, %s, 1) "
-                "ON CONFLICT (grant_id, slot) DO UPDATE SET calls = exchange_grantusage.calls + 1 RETURNING calls",
-                [grant.pk, slot],
-            )
-            (calls,) = cursor.fetchone()
+    limits = {slot: (limit, reason) for slot, limit, reason in (
+        (f"d:{now:%Y-%m-%d}", grant.daily_quota, Reason.QUOTA_EXCEEDED),
+        (f"m:{now:%Y-%m-%dT%H:%M}", grant.rate_per_minute, Reason.RATE_LIMITED)) if limit is not None}
+    if not limits:
+        return
+    rows = ", ".join(["(%s, %s, 1)"] * len(limits))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO exchange_grantusage (grant_id, slot, calls) VALUES {rows} "  # noqa: S608 (placeholders only)
+            "ON CONFLICT (grant_id, slot) DO UPDATE SET calls = exchange_grantusage.calls + 1 RETURNING slot, calls",
+            [value for slot in limits for value in (grant.pk, slot)],
+        )
+        counted = cursor.fetchall()
+    for slot, calls in sorted(counted):  # the day's quota ("d:") before the minute's rate ("m:")
+        limit, reason = limits[slot]
         if calls > limit:
             raise Refused(reason)
 
@@ -455,43 +467,56 @@ def read_record(reader: Reader, registry: Registry, key: str | Mapping[str, Any]
         if not purpose:
             raise Refused(Reason.NO_PURPOSE)
         right = resolve_right(reader, registry, codec)
+        _refuse_unknown(codec, fields or ())
         chosen = _requested_fields(right, fields)
         _check_reveal(right, chosen, reveal, reveal_reason, case_reference)
         with transaction.atomic():
-            if right.grant is not None:
-                count_call(right.grant)
             if isinstance(key, RecordId):
                 record = Record.objects.filter(registry=registry, pk=key.pk, deleted_at__isnull=True).first()
             else:
                 record = find_record(registry, key, codec=codec)
             plain = codec.plain(record.data) if record is not None else {}
             subjects = codec.subjects(plain)
+            on_consent = right.grant is not None and right.grant.basis == Basis.CONSENT
+            # Whether a record exists is told only to readers who could see it: under a consent grant, a missing
+            # record answers like one whose subject has not consented; under a row scope, like one outside it.
             if record is None or (reader.kind == ReaderKind.CITIZEN and not _is_theirs(reader, subjects)):
+                if on_consent:
+                    raise Refused(Reason.CONSENT_MISSING)
                 raise Refused(Reason.OUTSIDE_ROW_SCOPE if right.row_filter else Reason.NOT_FOUND)
+            if on_consent:
+                assert right.grant is not None
+                _check_consent(right.grant, subjects)
             if right.row_filter and not within_row_filter(plain, right.row_filter):
                 raise Refused(Reason.OUTSIDE_ROW_SCOPE)
-            if right.grant is not None and right.grant.basis == Basis.CONSENT:
-                _check_consent(right.grant, subjects)
             values, masked = _mask(right, plain, chosen, reveal)
             reading = Reading(registry.code, record.pk, record.version, values, masked, tuple(reveal))
             action = "exchange.reveal" if reveal else "exchange.read"
             _audit_read(action, reader, right, [reading], subjects, chosen, purpose, case_reference,
                         {"masked": list(masked), "revealed": list(reveal), "reveal_reason": reveal_reason.strip()})
+            if right.grant is not None:
+                # Last, so that the grant's counter rows are locked only until the commit that follows.
+                count_call(right.grant)
     except Refused as error:
         raise _refused(reader, registry, purpose, error, "exchange.read_refused") from None
     return reading
 
 
-def _clean_filters(codec: RecordCodec, filters: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = [name for name in filters if name not in codec.schema.by_name]
+def _refuse_unknown(codec: RecordCodec, names: Iterable[str]) -> None:
+    """Names of fields the registry does not have are bad input (asked only of readers with a right)."""
+    unknown = [name for name in names if name not in codec.schema.by_name]
     if unknown:
         raise InvalidInput.for_field(unknown[0], _("There is no such field in this registry."))
+
+
+def _clean_filters(codec: RecordCodec, filters: Mapping[str, Any]) -> dict[str, Any]:
     cleaned, problems = Schema([codec.schema.by_name[n] for n in filters]).clean(dict(filters), value_context(),
                                                                                  partial=True)
     raise_if_problems(problems)
+    sole_key = codec.schema.key_fields[0].name if len(codec.schema.key_fields) == 1 else None
     for name in filters:
         spec = codec.schema.by_name[name]
-        if spec.encrypted and not spec.searchable:
+        if spec.encrypted and not spec.searchable and name != sole_key:
             raise InvalidInput.for_field(name, _("This field is encrypted and not indexed, so it cannot be "
                                                  "searched."))
     return cleaned
@@ -499,10 +524,13 @@ def _clean_filters(codec: RecordCodec, filters: Mapping[str, Any]) -> dict[str, 
 
 def _matching(codec: RecordCodec, right: Right, cleaned: Mapping[str, Any], reader: Reader) -> QuerySet[Record]:
     records = Record.objects.filter(registry=codec.registry, deleted_at__isnull=True)
+    key_fields = codec.schema.key_fields
     for name, value in cleaned.items():
         spec = codec.schema.by_name[name]
         if value is None:
             records = records.filter(**{f"data__{name}__isnull": True})
+        elif len(key_fields) == 1 and spec.is_key:  # through the key's index (blind, when encrypted)
+            records = records.filter(key_value=codec.key_value({name: value}))
         elif spec.searchable:
             term = RecordTerm.objects.filter(registry=codec.registry, field=name, term=codec.term(spec, value))
             records = records.filter(pk__in=term.values("record_id"))
@@ -548,20 +576,29 @@ def search(reader: Reader, registry: Registry, *, filters: Mapping[str, Any], pu
         if not purpose:
             raise Refused(Reason.NO_PURPOSE)
         right = resolve_right(reader, registry, codec)
+        _refuse_unknown(codec, [*(fields or ()), *filters])
         chosen = _requested_fields(right, fields)
         _requested_fields(right, list(filters))
         cleaned = _clean_filters(codec, filters)
         with transaction.atomic():
-            if right.grant is not None:
-                count_call(right.grant)
             matching = _matching(codec, right, cleaned, reader)
             if descending:
                 matching = matching.reverse()
-            total = matching.count()
-            rows = list(matching[(page - 1) * page_size: page * page_size])
+            start = (page - 1) * page_size
+            if right.grant is not None and right.grant.basis == Basis.CONSENT:
+                # Only records whose subjects consented are found at all, so the results and their count say
+                # nothing about people who did not.
+                grant = right.grant
+                found = [r for r in matching.iterator(chunk_size=500)
+                         if _consented(grant, codec.subjects(codec.plain(r.data)))]
+                total, rows = len(found), found[start:start + page_size]
+            else:
+                total, rows = matching.count(), list(matching[start:start + page_size])
             readings, subjects = _read_rows(codec, right, rows, chosen)
             _audit_read("exchange.search", reader, right, readings, subjects, chosen, purpose, case_reference,
                         {"filters": sorted(filters), "page": page, "total": total})
+            if right.grant is not None:
+                count_call(right.grant)
     except Refused as error:
         raise _refused(reader, registry, purpose, error, "exchange.search_refused") from None
     return Page(readings, page, page_size, total)
@@ -594,6 +631,7 @@ def stream(reader: Reader, registry: Registry, *, purpose: str, fields: Sequence
         if not purpose:
             raise Refused(Reason.NO_PURPOSE)
         right = resolve_right(reader, registry, codec)
+        _refuse_unknown(codec, [*(fields or ()), *(filters or {})])
         chosen = _requested_fields(right, fields)
         _requested_fields(right, list(filters or {}))
         cleaned = _clean_filters(codec, filters or {})

@@ -16,12 +16,13 @@ from zhengtong.catalog import actions as catalog
 from zhengtong.catalog.models import OpeningType, Resource, ResourceFormat, ResourceKind, SharingType, UpdateCycle
 from zhengtong.conftest import credit_code, resident_id
 from zhengtong.core import crypto
-from zhengtong.exchange import actions
+from zhengtong.exchange import actions, door
 from zhengtong.exchange.models import Grant
 from zhengtong.identity import actions as identity
 from zhengtong.identity import roles
 from zhengtong.identity.models import ApiClient, DataScope, Department, User
 from zhengtong.registries import actions as registries
+from zhengtong.registries import keys
 from zhengtong.registries.models import Registry
 from zhengtong.registries.tests.factories import person_fields
 
@@ -32,11 +33,16 @@ WEST_BORN = "330105"  # where the west district's people were born (330108 is to
 
 @pytest.fixture(autouse=True)
 def _own_keys(settings: Any, tmp_path: Path) -> Iterator[Path]:
-    """Registry key files and the signing key of this test alone, never the real var/."""
+    """Registry key files and the signing key of this test alone, never the real var/; and no codec or key
+    cached by registry id from an earlier test (a rolled-back test hands its ids on, on SQLite)."""
     settings.VAR_DIR = tmp_path
     crypto.clear_signer_cache()
+    door.forget_codecs()
+    keys.forget_cached_keys()
     yield tmp_path
     crypto.clear_signer_cache()
+    door.forget_codecs()
+    keys.forget_cached_keys()
 
 
 @pytest.fixture(autouse=True)

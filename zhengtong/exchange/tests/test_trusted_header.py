@@ -5,7 +5,7 @@ other address it is only a label, and the caller must still authenticate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,13 +13,11 @@ from django.test import Client
 
 from zhengtong.audit.models import AuditEntry
 from zhengtong.config import ConfigError, load_config
-from zhengtong.exchange import door
 from zhengtong.exchange.callers import MediatorClient, is_trusted_address, parse_mediator_client
 from zhengtong.exchange.models import Grant
 from zhengtong.exchange.tests.conftest import person
 from zhengtong.identity import actions as identity
 from zhengtong.identity.models import ApiClient
-from zhengtong.registries import keys
 from zhengtong.registries.models import Registry
 
 MEDIATOR = "10.20.0.7"  # the security server
@@ -29,15 +27,6 @@ READ = f"/api/v1/gateway/registries/persons/records/{person(1)}"
 DR_LIST = "/govstack/dr/data/persons/1"
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_codecs() -> Iterator[None]:
-    door._codecs.clear()
-    keys.forget_cached_keys()
-    yield
-    door._codecs.clear()
-    keys.forget_cached_keys()
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from zhengtong.catalog.demo import seed_catalog
+from zhengtong.exchange.demo import clients_text, seed_sharing
 from zhengtong.identity.demo import DEFAULT_SEED, DemoSummary, seed_demo_city
 from zhengtong.registries.demo import seed_registries
 
@@ -78,6 +79,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(seed_registries(seed=seed, progress=verbosity >= 1).describe())
         self.stdout.write(seed_catalog().describe())
+        sharing = seed_sharing(seed=seed)
+        self.stdout.write(sharing.describe())
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins 演示账号") + f" (password for all: {summary.password})")
         self.stdout.write(logins_table(summary))
@@ -85,6 +88,8 @@ class Command(BaseCommand):
         self.stdout.write("Staff log in with the password, then the 6-digit code that "
                           "`.venv/bin/zhengtong totp <username>` prints in the project folder; it changes every "
                           "30 seconds.")
+        self.stdout.write("")
+        self.stdout.write(clients_text(sharing, f"http://{host}:{port}"))
         if no_serve:
             return
         self._serve(host, port)
