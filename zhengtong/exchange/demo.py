@@ -58,7 +58,7 @@ from zhengtong.catalog.models import (
     SharingType,
     UpdateCycle,
 )
-from zhengtong.core import calendar, crypto
+from zhengtong.core import calendar
 from zhengtong.identity import actions as identity
 from zhengtong.identity import roles
 from zhengtong.identity.demo import DEFAULT_SEED
@@ -480,17 +480,6 @@ def demo_credential(seed: int, department_code: str) -> tuple[str, str]:
     return key_id, secret
 
 
-def _mark_demo_api_client(client: ApiClient, *, key_id: str, secret: str) -> None:
-    """Give a demo client the credential derived from the seed, in place of the random one it was issued: the
-    demo prints it on every run, while only the secret's hash is kept. The identity counterpart of
-    `identity.actions.mark_demo_account`."""
-    with transaction.atomic():
-        ApiClient.objects.filter(pk=client.pk).update(
-            key_id=key_id, secret_hash=crypto.digest_named(secret.encode(), client.hash_algorithm).hex())
-        audit.record("identity.mark_demo_api_client", audit.SYSTEM, object_type="api_client", object_id=key_id,
-                     detail={"department": client.department.code, "issued_key_id": client.key_id})
-
-
 def _seed_clients(seed: int) -> tuple[int, tuple[DemoClient, ...]]:
     departments = {d.code: d for d in Department.objects.filter(code__in=CLIENT_NAMES)}
     added = 0
@@ -501,7 +490,7 @@ def _seed_clients(seed: int) -> tuple[int, tuple[DemoClient, ...]]:
         client = ApiClient.objects.filter(department=department, name=name).first()
         if client is None:
             client = identity.create_api_client(None, department=department, name=name).client
-            _mark_demo_api_client(client, key_id=key_id, secret=secret)
+            identity.mark_demo_api_client(client, key_id=key_id, secret=secret)
             added += 1
         elif client.key_id != key_id:
             continue  # made with another seed: its secret is not this seed's to print

@@ -336,6 +336,16 @@ def mark_demo_account(user: User, *, totp_secret: str | None) -> None:
         audit.record("identity.mark_demo_account", audit.SYSTEM, object_type="user", object_id=user.pk)
 
 
+def mark_demo_api_client(client: ApiClient, *, key_id: str, secret: str) -> None:
+    """Give a demo client the credential derived from the seed, in place of the random one it was issued: the
+    demo prints it on every run, while only the secret's hash is kept."""
+    with transaction.atomic():
+        ApiClient.objects.filter(pk=client.pk).update(
+            key_id=key_id, secret_hash=crypto.digest_named(secret.encode(), client.hash_algorithm).hex())
+        audit.record("identity.mark_demo_api_client", audit.SYSTEM, object_type="api_client", object_id=key_id,
+                     detail={"department": client.department.code, "issued_key_id": client.key_id})
+
+
 def ensure_roles() -> dict[str, Group]:
     """Create or refresh the shipped roles (groups) and their permissions. Safe to call repeatedly."""
     groups = {}

@@ -53,8 +53,10 @@ def read(client: Client, n: int = 1, **extra: str):
 
 
 def locator(user, registry, n: int = 1) -> str:
-    """What a record page's forms carry to name person n's record: the key, sealed for this user."""
-    return records.seal_locator(user, registry, find_record(registry, person(n)).pk)
+    """What a record page's forms carry to name person n's record: its id, sealed for this user."""
+    record = find_record(registry, person(n))
+    assert record is not None
+    return records.seal_locator(user, registry, record.pk)
 
 
 def reveal(client: Client, located: str, field: str = "name", **extra: str):
