@@ -222,8 +222,10 @@ _codecs: dict[tuple[int, int], RecordCodec] = {}
 
 
 def forget_codecs() -> None:
-    """Drop the cached codecs (tests whose rolled-back registries leave their ids to the next test)."""
+    """Drop the cached codecs and resource ids (tests whose rolled-back registries leave their ids to the next
+    test)."""
     _codecs.clear()
+    _resource_ids.clear()
 
 
 def codec_for(registry: Registry) -> RecordCodec:
@@ -257,8 +259,24 @@ def resource_of(registry: Registry) -> Resource | None:
     return Resource.objects.filter(registry=registry).first()
 
 
+_resource_ids: dict[int, int] = {}
+
+
+def _resource_id(registry: Registry) -> int | None:
+    """The id of the registry's catalog resource, which never changes once made: remembered per process, so
+    the grant lookup on every read is a plain indexed query."""
+    resource_id = _resource_ids.get(registry.pk)
+    if resource_id is None:
+        resource_id = Resource.objects.filter(registry=registry).values_list("pk", flat=True).first()
+        if resource_id is not None:
+            _resource_ids[registry.pk] = resource_id
+    return resource_id
+
+
 def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
-    grants = list(Grant.objects.filter(consumer=reader.department, resource__registry=registry))
+    resource_id = _resource_id(registry)
+    grants = list(Grant.objects.filter(consumer=reader.department, resource_id=resource_id).order_by()
+                  ) if resource_id is not None else []
     if not grants:
         raise Refused(Reason.NO_GRANT)
     today = timezone.localdate()
