@@ -87,6 +87,7 @@ class Terms:
     daily_quota: int | None = None
     rate_per_minute: int | None = None
     may_write: bool = False
+    may_reveal: bool = False
 
 
 def _resource_fields(resource: Resource) -> dict[str, Any]:
@@ -348,7 +349,8 @@ def _create_grant(consumer: Department, resource: Resource, terms: Terms, *, pur
         number=_next_number("GXQX"), request=request, consumer=consumer, resource=resource, purpose=purpose,
         basis=basis, legal_basis=legal_basis, fields=list(dict.fromkeys(terms.fields)),
         row_filter=dict(terms.row_filter), masking_level=terms.masking_level, field_rules=dict(terms.field_rules),
-        may_write=terms.may_write, valid_from=terms.valid_from, valid_until=terms.valid_until,
+        may_write=terms.may_write, may_reveal=terms.may_reveal, valid_from=terms.valid_from,
+        valid_until=terms.valid_until,
         daily_quota=terms.daily_quota, rate_per_minute=terms.rate_per_minute,
     )
 
@@ -383,7 +385,7 @@ def _may_manage_grant(actor: User | None, grant: Grant) -> None:
 
 
 GRANT_TERMS = ("fields", "row_filter", "masking_level", "field_rules", "valid_from", "valid_until", "daily_quota",
-               "rate_per_minute", "may_write")
+               "rate_per_minute", "may_write", "may_reveal")
 
 
 def change_grant(actor: User | None, grant: Grant, terms: Terms, *, reason: str) -> Grant:

@@ -127,6 +127,7 @@ class GrantOut(Schema):
     masking_level: str
     field_rules: dict[str, str]
     may_write: bool
+    may_reveal: bool
     valid_from: dt.date
     valid_until: dt.date
     daily_quota: int | None
@@ -177,6 +178,7 @@ def _grant_values(grant: Grant) -> dict[str, Any]:
         "consumer": _department(grant.consumer), "purpose": grant.purpose, "basis": grant.basis,
         "legal_basis": grant.legal_basis, "fields": list(grant.fields), "row_filter": dict(grant.row_filter),
         "masking_level": grant.masking_level, "field_rules": dict(grant.field_rules), "may_write": grant.may_write,
+        "may_reveal": grant.may_reveal,
         "valid_from": grant.valid_from, "valid_until": grant.valid_until, "daily_quota": grant.daily_quota,
         "rate_per_minute": grant.rate_per_minute,
     }
@@ -239,6 +241,8 @@ class TermsIn(Schema):
     field_rules: dict[str, str] = Field({}, description="Field → masking rule, overriding the field's own.")
     daily_quota: int | None = None
     rate_per_minute: int | None = None
+    may_reveal: bool = Field(False, description="The consumer's staff whose role allows it may reveal masked "
+                                                "values, with a reason and a case reference.")
 
 
 class AnswerIn(Schema):
@@ -270,6 +274,7 @@ class GrantChangeIn(Schema):
     daily_quota: int | None = Field(None, description="null (when given) removes the quota.")
     rate_per_minute: int | None = Field(None, description="null (when given) removes the rate limit.")
     may_write: bool | None = None
+    may_reveal: bool | None = None
 
 
 class ReasonIn(Schema):
@@ -280,14 +285,15 @@ def _terms(payload: TermsIn) -> actions.Terms:
     return actions.Terms(fields=payload.fields, row_filter=payload.row_filter, valid_from=payload.valid_from,
                          valid_until=payload.valid_until, masking_level=payload.masking_level,
                          field_rules=payload.field_rules, daily_quota=payload.daily_quota,
-                         rate_per_minute=payload.rate_per_minute)
+                         rate_per_minute=payload.rate_per_minute, may_reveal=payload.may_reveal)
 
 
 def _changed_terms(grant: Grant, payload: GrantChangeIn) -> actions.Terms:
     given = payload.model_fields_set
     values = {name: getattr(payload, name) if name in given else getattr(grant, name)
               for name in actions.GRANT_TERMS}
-    for name in ("fields", "valid_from", "valid_until", "masking_level", "field_rules", "row_filter", "may_write"):
+    for name in ("fields", "valid_from", "valid_until", "masking_level", "field_rules", "row_filter", "may_write",
+                 "may_reveal"):
         if values[name] is None:
             raise InvalidInput.for_field(name, _("Leave it out to keep it; it cannot be null."))
     return actions.Terms(**values)

@@ -302,7 +302,9 @@ def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Righ
             rules[name] = default_rule(spec)
         rules[name] = grant.field_rules.get(name, rules[name])
     assert reader.department is not None
-    return Right("grant", registry, tuple(rules), rules, grant.row_filter, grant,
+    # Revealing under a grant needs both: the grant allows it, and the staff member's role does.
+    may_reveal = grant.may_reveal and reader.kind == ReaderKind.STAFF and reader.user.has_perm(REVEAL_PERSONAL_DATA)
+    return Right("grant", registry, tuple(rules), rules, grant.row_filter, grant, may_reveal=may_reveal,
                  legal_basis=grant.legal_basis or grant.get_basis_display(),
                  pseudonym_key=_pseudonym_key(codec, reader.department.code))
 

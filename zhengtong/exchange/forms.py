@@ -284,6 +284,10 @@ class TermsForm(ItemRowsMixin, forms.Form):
                                      help_text=_("Leave empty for no daily quota."))
     rate_per_minute = forms.IntegerField(label=_("Calls per minute"), required=False, min_value=1,
                                          help_text=_("Leave empty for no rate limit."))
+    may_reveal = forms.BooleanField(
+        label=_("The consumer's staff may reveal a masked value, with a reason and a case reference"),
+        required=False, help_text=_("Only staff whose role allows revealing personal data; every reveal is "
+                                    "audited."))
 
     def __init__(self, *args: Any, items: Sequence[DataItem], with_write: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -312,7 +316,7 @@ class TermsForm(ItemRowsMixin, forms.Form):
             fields=chosen, row_filter=row_filter, valid_from=data["valid_from"], valid_until=data["valid_until"],
             masking_level=data["masking_level"], field_rules={name: rule for name, rule in rules.items() if rule},
             daily_quota=data["daily_quota"], rate_per_minute=data["rate_per_minute"],
-            may_write=data.get("may_write", may_write))
+            may_write=data.get("may_write", may_write), may_reveal=data["may_reveal"])
 
     @staticmethod
     def initial_of_request(request: SharingRequest) -> dict[str, Any]:
@@ -325,7 +329,7 @@ class TermsForm(ItemRowsMixin, forms.Form):
         initial: dict[str, Any] = {
             "field_names": list(grant.fields), "masking_level": grant.masking_level, "valid_from": grant.valid_from,
             "valid_until": grant.valid_until, "daily_quota": grant.daily_quota,
-            "rate_per_minute": grant.rate_per_minute, "may_write": grant.may_write}
+            "rate_per_minute": grant.rate_per_minute, "may_write": grant.may_write, "may_reveal": grant.may_reveal}
         initial.update({RULE_PREFIX + name: rule for name, rule in grant.field_rules.items()})
         return initial
 

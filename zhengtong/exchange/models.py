@@ -145,6 +145,10 @@ class Grant(models.Model):
                                    help_text=_("Field name → masking rule, overriding the field's own rule."))
     may_write = models.BooleanField(_("may write records"), default=False,
                                     help_text=_("The consumer's systems may create and change records."))
+    may_reveal = models.BooleanField(
+        _("staff may reveal full values"), default=False,
+        help_text=_("The consumer's staff whose role allows it may reveal a masked field, one at a time, with a "
+                    "reason and a case reference."))
     valid_from = models.DateField(_("valid from"))
     valid_until = models.DateField(_("valid until"))
     daily_quota = models.PositiveIntegerField(_("calls per day"), null=True, blank=True)

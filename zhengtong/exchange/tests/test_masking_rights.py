@@ -15,7 +15,7 @@ import pytest
 
 from zhengtong.audit.models import AuditEntry
 from zhengtong.core.errors import InvalidInput
-from zhengtong.exchange import door
+from zhengtong.exchange import actions, door
 from zhengtong.exchange.door import Reader, Refused
 from zhengtong.exchange.models import Grant
 from zhengtong.exchange.tests.conftest import EAST, WEST, person
@@ -179,3 +179,28 @@ def test_only_fields_being_read_can_be_revealed(persons: Registry, approver: Use
                          reveal=["phone"], reveal_reason="核对号码", case_reference="东民(2026)0815")
     assert (refused.value.code, refused.value.fields) == ("field_not_granted", ("phone",))
     assert not AuditEntry.objects.filter(action="exchange.reveal").exists()
+
+
+def test_under_a_grant_revealing_needs_the_grant_to_allow_it_and_the_role(
+        persons: Registry, make_grant: Callable[..., Grant], make_staff: Callable[..., User],
+        city: dict[str, Any]) -> None:
+    # The consumer department's approver (who may reveal by role) and its clerk (who may not).
+    consumer_approver = make_staff(role_names=(roles.APPROVER,), trained=True, department=city["other"])
+    consumer_clerk = make_staff(role_names=(roles.WINDOW_STAFF,), department=city["other"])
+    grant = make_grant()
+    reveal = {"reveal": ["name"], "reveal_reason": "核对当事人身份", "case_reference": "西公(治)2026-17"}
+    with pytest.raises(Refused) as refused:
+        read(Reader.staff(consumer_approver), persons, 4, **reveal)
+    assert refused.value.code == "reveal_not_permitted"  # the grant does not allow it
+
+    actions.change_grant(None, grant, actions.Terms(
+        fields=list(grant.fields), valid_from=grant.valid_from, valid_until=grant.valid_until, may_reveal=True),
+        reason="办理案件需核对全名")
+    shown = read(Reader.staff(consumer_approver), persons, 4, **reveal)
+    assert shown["name"] == "赵六" and shown["phone"] == "138****8004"  # one field, the rest masked
+    entry = AuditEntry.objects.get(action="exchange.reveal")
+    assert (entry.detail["basis"], entry.detail["revealed"], entry.case_reference) == (
+        "grant", ["name"], "西公(治)2026-17")
+    with pytest.raises(Refused) as refused:
+        read(Reader.staff(consumer_clerk), persons, 4, **reveal)
+    assert refused.value.code == "reveal_not_permitted"  # the grant allows it, the clerk's role does not

@@ -1,7 +1,8 @@
 """Sharing in a real browser: the consumer department's data officer requests the persons resource from the
 catalog (correcting a mistake on the way), the governance officer checks it, and the provider's data officer
-grants it on narrower terms. axe-core finds no serious or critical WCAG 2.1 A/AA violation on any page of the
-way, the error summary and elder-friendly mode included.
+grants it on narrower terms, letting the consumer's approvers reveal a value; then the consumer's approver
+finds a person on the records pages, masked, and reveals one field with a reason. axe-core finds no serious or
+critical WCAG 2.1 A/AA violation on any page of the way, the error summary and elder-friendly mode included.
 
 Selectors avoid visible words, so the test holds in either language.
 """
@@ -16,8 +17,11 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from zhengtong.audit.models import AuditEntry
 from zhengtong.catalog.models import Resource
 from zhengtong.exchange.models import Grant, MaskingLevel, RequestStatus, SharingRequest
+from zhengtong.exchange.tests.conftest import person
+from zhengtong.identity import roles
 from zhengtong.identity.models import User
 from zhengtong.portal.context_processors import ELDER_COOKIE
 from zhengtong.portal.tests.test_browser import log_in, log_out
@@ -29,9 +33,10 @@ def at(page: Page, url: str) -> None:
     expect(page).to_have_url(re.compile(re.escape(url) + "$"))
 
 
-def test_a_department_requests_a_resource_the_office_checks_it_and_the_provider_grants_it(
+def test_a_department_requests_a_resource_the_provider_grants_it_and_its_staff_reveal_one_field(
         page: Page, live_server: Any, persons_resource: Resource, consumer_officer: User, governance: User,
-        provider_officer: User, assert_accessible: Callable[[Page, str], None]) -> None:
+        provider_officer: User, make_staff: Callable[..., User], city: dict[str, Any],
+        assert_accessible: Callable[[Page, str], None]) -> None:
     # The consumer's data officer finds the resource and asks for it.
     log_in(page, consumer_officer)
     page.goto(reverse("catalog:resource", args=[persons_resource.pk]))
@@ -86,12 +91,38 @@ def test_a_department_requests_a_resource_the_office_checks_it_and_the_provider_
     answer.locator("input[name=masking_level][value=pseudonymised]").check()
     answer.locator("[name=rule_name]").fill("name")
     answer.locator("[name=daily_quota]").fill("100")
+    answer.locator("input[name=may_reveal]").check()
     answer.locator("button[type=submit]").click()
     at(page, reverse("exchange:request", args=[request.number]))
     grant = Grant.objects.get(request=request)
     assert grant.fields == ["name", "division_code"] and grant.masking_level == MaskingLevel.PSEUDONYMISED
-    assert grant.field_rules == {"name": "name"} and grant.daily_quota == 100
+    assert grant.field_rules == {"name": "name"} and grant.daily_quota == 100 and grant.may_reveal
 
     page.locator(f"main a[href='{reverse('exchange:grant', args=[grant.number])}']").click()
     expect(page.locator("main [data-action='exchange.answer_request']")).to_have_count(1)
     assert_accessible(page, "sharing-grant-elder")
+    log_out(page)
+    page.context.clear_cookies()
+
+    # The consumer's approver finds a person of its division: masked as granted, one field revealed.
+    approver = make_staff(role_names=(roles.APPROVER,), trained=True, department=city["other"])
+    log_in(page, approver)
+    page.goto(reverse("records:find", args=["persons"]))
+    find = page.locator("form[data-form=key]")
+    find.locator("[name=key_resident_id]").fill(person(4))
+    find.locator("[name=purpose]").fill("核查辖区户籍人口")
+    find.locator("[name=case_reference]").fill("西公(治)2026-17")
+    find.locator("button[type=submit]").click()
+    name_row = page.locator("[data-field=name]")
+    expect(name_row.locator(".record-value")).to_have_text("赵*")
+    expect(page.locator("[data-field=resident_id]")).to_have_count(0)  # not granted
+    name_row.locator("details summary").click()
+    reveal = name_row.locator("form[data-reveal=name]")
+    reveal.locator("[name=reason]").fill("核对当事人全名")
+    reveal.locator("button[type=submit]").click()
+    expect(page.locator("[data-field=name][data-revealed=true] .record-value")).to_have_text("赵六")
+    expect(page.locator("[data-revealed=true]")).to_have_count(1)
+    assert_accessible(page, "records-revealed-under-a-grant")
+    entry = AuditEntry.objects.get(action="exchange.reveal")
+    assert (entry.detail["grant"], entry.case_reference, entry.actor_department) == (
+        grant.number, "西公(治)2026-17", "WEST-PSB")

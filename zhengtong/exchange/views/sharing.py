@@ -56,7 +56,7 @@ TERM_LABELS = {
     "masking_level": gettext_lazy("masking"), "field_rules": gettext_lazy("masking rules"),
     "valid_from": gettext_lazy("valid from"), "valid_until": gettext_lazy("valid until"),
     "daily_quota": gettext_lazy("calls per day"), "rate_per_minute": gettext_lazy("calls per minute"),
-    "may_write": gettext_lazy("may write records"),
+    "may_write": gettext_lazy("may write records"), "may_reveal": gettext_lazy("staff may reveal full values"),
 }
 
 
