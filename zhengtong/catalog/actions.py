@@ -93,7 +93,7 @@ def _one_of(problems: list[FieldProblem], field: str, value: Any, allowed: Itera
                                      % {"value": value, "allowed": ", ".join(str(a) for a in allowed)}))
 
 
-def _next_number(series: str) -> int:
+def next_number(series: str) -> int:
     """The next number of a series, taken under a row lock inside the caller's transaction."""
     counter, _created = NumberCounter.objects.select_for_update().get_or_create(series=series)
     counter.last += 1
@@ -377,7 +377,7 @@ def _assign_code(resource: Resource, previous: dict[str, str]) -> list[FieldProb
                                       "its classification cannot change.") % {"code": resource.code})
                 for field in changed]
     front = resource.front_code
-    resource.code = f"{front}/{_next_number('resource:' + front):0{SEQUENCE_DIGITS}d}"
+    resource.code = f"{front}/{next_number('resource:' + front):0{SEQUENCE_DIGITS}d}"
     return []
 
 
@@ -682,7 +682,7 @@ def register_rights(actor: User | None, resource: Resource, data: RightsInput) -
             raise Conflict(_("This resource is already registered; amend the registration instead."))
         now = timezone.now()
         year = timezone.localdate(now).year
-        number = f"{REGISTRATION_PREFIX}-{year}-{_next_number(f'rights:{year}'):0{SEQUENCE_DIGITS}d}"
+        number = f"{REGISTRATION_PREFIX}-{year}-{next_number(f'rights:{year}'):0{SEQUENCE_DIGITS}d}"
         registration = RightsRegistration(number=number, resource=resource, resource_code=resource.code or "",
                                           resource_name=resource.name, registered_at=now, registered_by=actor)
         _store_rights(registration, holder, rows, data)

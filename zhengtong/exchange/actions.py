@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.subjects import subject_hash
-from zhengtong.catalog.models import NumberCounter, Resource, ResourceStatus, SharingType
+from zhengtong.catalog.actions import next_number
+from zhengtong.catalog.models import Resource, ResourceStatus, SharingType
 from zhengtong.core import calendar, masking
 from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, NotPermitted, raise_if_problems
 from zhengtong.identity.actions import actor_of, require_permission
@@ -45,13 +46,10 @@ SETTLE_DAYS = 5  # the governance office's settlement of a disputed refusal
 ROW_TESTS = ("eq", "in", "prefix")
 
 
-def _next_number(prefix: str) -> str:
+def _yearly_number(prefix: str) -> str:
+    """PREFIX-<year>-<six-digit sequence of that year>, from the catalog's numbering of series."""
     year = timezone.localdate().year
-    series = f"{prefix}:{year}"
-    counter, _created = NumberCounter.objects.select_for_update().get_or_create(series=series)
-    counter.last += 1
-    counter.save(update_fields=["last"])
-    return f"{prefix}-{year}-{counter.last:06d}"
+    return f"{prefix}-{year}-{next_number(f'{prefix}:{year}'):06d}"
 
 
 def _due(days: int) -> dt.date:
@@ -189,7 +187,7 @@ def submit_request(actor: User, data: RequestInput) -> SharingRequest:
     with transaction.atomic():
         now = timezone.now()
         request = SharingRequest(
-            number=_next_number("GXSQ"), consumer=consumer, resource=resource, requested_by=actor,
+            number=_yearly_number("GXSQ"), consumer=consumer, resource=resource, requested_by=actor,
             requested_by_name=_name(actor), purpose=purpose, scenario=scenario, basis=data.basis,
             legal_basis=legal_basis, fields=list(dict.fromkeys(terms.fields)), row_filter=dict(terms.row_filter),
             expected_daily_calls=data.expected_daily_calls, valid_from=terms.valid_from,
@@ -346,7 +344,7 @@ def _create_grant(consumer: Department, resource: Resource, terms: Terms, *, pur
                   legal_basis: str, request: SharingRequest | None = None) -> Grant:
     assert terms.valid_from and terms.valid_until  # check_terms ran
     return Grant.objects.create(
-        number=_next_number("GXQX"), request=request, consumer=consumer, resource=resource, purpose=purpose,
+        number=_yearly_number("GXQX"), request=request, consumer=consumer, resource=resource, purpose=purpose,
         basis=basis, legal_basis=legal_basis, fields=list(dict.fromkeys(terms.fields)),
         row_filter=dict(terms.row_filter), masking_level=terms.masking_level, field_rules=dict(terms.field_rules),
         may_write=terms.may_write, may_reveal=terms.may_reveal, valid_from=terms.valid_from,

@@ -262,7 +262,7 @@ def resource_of(registry: Registry) -> Resource | None:
 _resource_ids: dict[int, int] = {}
 
 
-def _resource_id(registry: Registry) -> int | None:
+def resource_id_of(registry: Registry) -> int | None:
     """The id of the registry's catalog resource, which never changes once made: remembered per process, so
     the grant lookup on every read is a plain indexed query."""
     resource_id = _resource_ids.get(registry.pk)
@@ -274,7 +274,7 @@ def _resource_id(registry: Registry) -> int | None:
 
 
 def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
-    resource_id = _resource_id(registry)
+    resource_id = resource_id_of(registry)
     grants = list(Grant.objects.filter(consumer=reader.department, resource_id=resource_id).order_by()
                   ) if resource_id is not None else []
     if not grants:

@@ -11,7 +11,6 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -104,11 +103,6 @@ class SharingRequest(models.Model):
         """The deadline of the step the request is waiting on, or None when it waits on nobody."""
         return {RequestStatus.CHECKING: self.check_due, RequestStatus.PROVIDER_REVIEW: self.answer_due,
                 RequestStatus.DISPUTED: self.settle_due}.get(RequestStatus(self.status))
-
-    @property
-    def is_overdue(self) -> bool:
-        due = self.current_due
-        return due is not None and due < timezone.localdate()
 
 
 class MaskingLevel(models.TextChoices):

@@ -62,11 +62,11 @@ class WriteRight:
 
 def writable_grants(client: ApiClient, registry: Registry) -> list[Grant]:
     """The client's department's active grants, in force today, that let it write to this registry."""
-    resource = door.resource_of(registry)
-    if resource is None:
+    resource_id = door.resource_id_of(registry)
+    if resource_id is None:
         return []
     today = timezone.localdate()
-    grants = Grant.objects.filter(consumer=client.department, resource=resource, status=GrantStatus.ACTIVE,
+    grants = Grant.objects.filter(consumer=client.department, resource_id=resource_id, status=GrantStatus.ACTIVE,
                                   may_write=True)
     return [grant for grant in grants if grant.in_force_on(today)]
 

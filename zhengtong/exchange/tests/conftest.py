@@ -16,8 +16,8 @@ from zhengtong.catalog import actions as catalog
 from zhengtong.catalog.models import OpeningType, Resource, ResourceFormat, ResourceKind, SharingType, UpdateCycle
 from zhengtong.conftest import credit_code, resident_id
 from zhengtong.core import crypto
-from zhengtong.exchange import actions, door
-from zhengtong.exchange.models import Grant
+from zhengtong.exchange import actions, door, queries
+from zhengtong.exchange.models import Grant, SharingRequest
 from zhengtong.identity import actions as identity
 from zhengtong.identity import roles
 from zhengtong.identity.models import ApiClient, DataScope, Department, User
@@ -98,6 +98,11 @@ def persons(city: dict[str, Any]) -> Registry:
 @pytest.fixture
 def persons_resource(persons: Registry) -> Resource:
     return Resource.objects.get(registry=persons)
+
+
+def is_late(request: SharingRequest) -> bool:
+    """Past the deadline of the step it waits on, as every page and the worker judge it."""
+    return queries.Deadlines.as_of().state(request) == queries.DueState.OVERDUE
 
 
 def person(n: int) -> str:

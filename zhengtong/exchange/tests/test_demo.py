@@ -26,6 +26,7 @@ from zhengtong.catalog.models import Resource, SharingType
 from zhengtong.core import calendar
 from zhengtong.exchange import actions, demo, door
 from zhengtong.exchange.models import Grant, GrantStatus, MaskingLevel, RefusedBy, RequestStatus, SharingRequest
+from zhengtong.exchange.tests.conftest import is_late
 from zhengtong.identity import demo as identity_demo
 from zhengtong.identity.actions import authenticate_api_client
 from zhengtong.identity.models import ApiClient, Citizen
@@ -74,7 +75,7 @@ def test_every_state_of_the_path_is_there(seeded: demo.SharingSeedSummary) -> No
     assert settled.status == RequestStatus.GRANTED and settled.refused_by == RefusedBy.PROVIDER
     assert settled.dispute_reason and settled.settlement and Grant.objects.filter(request=settled).exists()
     disputed = SharingRequest.objects.get(status=RequestStatus.DISPUTED)
-    assert disputed.settle_due is not None and not disputed.is_overdue
+    assert disputed.settle_due is not None and not is_late(disputed)
     for request in SharingRequest.objects.all():
         assert request.purpose and request.scenario and request.legal_basis, request.number
 
@@ -86,11 +87,11 @@ def test_provider_reviews_one_due_the_next_working_day_and_one_overdue(seeded: d
     assert dues == [request_of("YX-HUD", catalog_demo.MARRIAGE).answer_due,
                     request_of("YX-EDU", catalog_demo.SOCIAL_INSURANCE).answer_due]
     overdue, due_next = dues
-    assert overdue < today and request_of("YX-HUD", catalog_demo.MARRIAGE).is_overdue
+    assert overdue < today and is_late(request_of("YX-HUD", catalog_demo.MARRIAGE))
     assert due_next == calendar.add_working_days(today, 1).date
     checking = SharingRequest.objects.get(status=RequestStatus.CHECKING)
     assert checking.check_due == calendar.add_working_days(today, actions.CHECK_DAYS).date
-    assert not checking.is_overdue
+    assert not is_late(checking)
 
 
 @pytest.mark.parametrize("day", [dt.date(2026, 11, 25), dt.date(2026, 11, 29), dt.date(2026, 9, 30)],
@@ -104,10 +105,10 @@ def test_the_deadlines_fall_as_told_whatever_day_the_demo_is_seeded(db: Any, day
         next_working_day = calendar.add_working_days(day, 1).date
         assert request_of("YX-EDU", catalog_demo.SOCIAL_INSURANCE).answer_due == next_working_day
         overdue = request_of("YX-HUD", catalog_demo.MARRIAGE)
-        assert overdue.answer_due is not None and overdue.answer_due < day and overdue.is_overdue
+        assert overdue.answer_due is not None and overdue.answer_due < day and is_late(overdue)
         disputed = SharingRequest.objects.get(status=RequestStatus.DISPUTED)
-        assert disputed.settle_due is not None and disputed.settle_due > day and not disputed.is_overdue
-        assert not SharingRequest.objects.get(status=RequestStatus.CHECKING).is_overdue
+        assert disputed.settle_due is not None and disputed.settle_due > day and not is_late(disputed)
+        assert not is_late(SharingRequest.objects.get(status=RequestStatus.CHECKING))
 
 
 def test_deadlines_count_working_days_from_each_steps_own_date(seeded: demo.SharingSeedSummary) -> None:

@@ -41,7 +41,6 @@ from zhengtong.registries.models import FieldType, Registry
 from zhengtong.registries.schema import FieldSpec
 
 SEARCH_PAGE_SIZE = 20
-PURPOSE_MAX_LENGTH = door.MAX_PURPOSE
 KEY_PREFIX = "key_"
 FILTER_PREFIX = "filter_"
 # Types a value can be typed into a search box for; points, geometries and files are not searched by value.
@@ -116,7 +115,7 @@ def _label(spec: FieldSpec) -> str:
 
 class PurposeForm(forms.Form):
     purpose = forms.CharField(
-        label=gettext_lazy("Purpose of this read"), max_length=PURPOSE_MAX_LENGTH,
+        label=gettext_lazy("Purpose of this read"), max_length=door.MAX_PURPOSE,
         help_text=gettext_lazy("Why you need to see these records. Choose a common purpose or write your own; it "
                                "is recorded with every read."),
         widget=forms.TextInput(attrs={"list": "purpose-choices", "autocomplete": "off"}))
@@ -462,7 +461,7 @@ def reveal(request: HttpRequest, code: str) -> HttpResponse:
     key = open_locator(user, registry, request.POST.get("locator", ""))
     purpose = request.POST.get("purpose", "").strip()
     field_name = request.POST.get("field", "")
-    if key is None or not purpose or len(purpose) > PURPOSE_MAX_LENGTH or field_name not in schema.by_name:
+    if key is None or not purpose or len(purpose) > door.MAX_PURPOSE or field_name not in schema.by_name:
         return _incomplete(request, registry)
     form = RevealForm(request.POST, auto_id="reveal-%s")
     valid = form.is_valid()

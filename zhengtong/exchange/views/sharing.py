@@ -9,13 +9,15 @@ may use it, and the action checks the permission again when the form is sent.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from django import forms as django_forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.forms import BaseFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -164,25 +166,31 @@ def _next_step(side: queries.RequestSide, item: SharingRequest) -> tuple[str, st
     return None
 
 
+def _listing(request: HttpRequest, sides: Sequence[Any], items_on_side: Callable[[Any], QuerySet[Any]],
+             form: django_forms.Form, labels: Mapping[Any, Any]) -> dict[str, Any]:
+    """A list page's common part: the side chosen (the first the user has, unless the query names another),
+    the status filter, the page asked for, and the query to carry to the other pages."""
+    _require(bool(sides))
+    chosen = request.GET.get("side", "")
+    side = next((s for s in sides if s.value == chosen), sides[0])
+    items = items_on_side(side)
+    if form.is_bound and form.is_valid() and form.cleaned_data["status"]:
+        items = items.filter(status=form.cleaned_data["status"])
+    query = request.GET.copy()
+    query.pop("page", None)
+    return {"form": form, "page": Paginator(items, PER_PAGE).get_page(request.GET.get("page")),
+            "query": query.urlencode(), "side": side, "sides": [(s, labels[s]) for s in sides]}
+
+
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    sides = queries.request_sides(user)
-    _require(bool(sides))
-    chosen = request.GET.get("side", "")
-    side = queries.RequestSide(chosen) if chosen in [s.value for s in sides] else sides[0]
-    form = forms.RequestFilterForm(request.GET or None)
-    requests = queries.requests_on_side(user, side)
-    if form.is_bound and form.is_valid() and form.cleaned_data["status"]:
-        requests = requests.filter(status=form.cleaned_data["status"])
-    page = Paginator(requests, PER_PAGE).get_page(request.GET.get("page"))
+    listing = _listing(request, queries.request_sides(user), lambda side: queries.requests_on_side(user, side),
+                       forms.RequestFilterForm(request.GET or None), queries.REQUEST_SIDE_LABELS)
     deadlines = queries.Deadlines.as_of()
-    query = request.GET.copy()
-    query.pop("page", None)
+    side = listing["side"]
     return render(request, "exchange/sharing/request_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "side": side,
-        "sides": [(s, queries.REQUEST_SIDE_LABELS[s]) for s in sides],
-        "rows": [(r, deadlines.state(r), _next_step(side, r)) for r in page],
+        **listing, "rows": [(r, deadlines.state(r), _next_step(side, r)) for r in listing["page"]],
         "can_see_grants": bool(queries.grant_sides(user)),
     })
 
@@ -356,20 +364,10 @@ def withdraw_request(request: HttpRequest, number: str) -> HttpResponse:
 @login_required
 def grant_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    sides = queries.grant_sides(user)
-    _require(bool(sides))
-    chosen = request.GET.get("side", "")
-    side = queries.GrantSide(chosen) if chosen in [s.value for s in sides] else sides[0]
-    form = forms.GrantFilterForm(request.GET or None)
-    grants = queries.grants_on_side(user, side)
-    if form.is_bound and form.is_valid() and form.cleaned_data["status"]:
-        grants = grants.filter(status=form.cleaned_data["status"])
-    page = Paginator(grants, PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    listing = _listing(request, queries.grant_sides(user), lambda side: queries.grants_on_side(user, side),
+                       forms.GrantFilterForm(request.GET or None), queries.GRANT_SIDE_LABELS)
     return render(request, "exchange/sharing/grant_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "side": side,
-        "sides": [(s, queries.GRANT_SIDE_LABELS[s]) for s in sides], "today": timezone.localdate(),
+        **listing, "today": timezone.localdate(),
         "can_see_requests": bool(queries.request_sides(user)),
     })
 
