@@ -20,6 +20,7 @@ from zhengtong.exchange.api import router as sharing_router
 from zhengtong.exchange.gateway import router as gateway_router
 from zhengtong.identity.api import router as identity_router
 from zhengtong.identity.auth import API_AUTH
+from zhengtong.privacy.api import router as privacy_router
 from zhengtong.registries.api import router as registries_router
 
 log = structlog.get_logger("zhengtong.api")
@@ -40,6 +41,7 @@ api.add_router("/", registries_router)
 api.add_router("/", catalog_router)
 api.add_router("/", sharing_router)
 api.add_router("/", gateway_router)
+api.add_router("/", privacy_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str,

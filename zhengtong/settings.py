@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "zhengtong.registries",
     "zhengtong.catalog",
     "zhengtong.exchange",
+    "zhengtong.privacy",
     "zhengtong.portal",
     # After the project's apps, so that portal's base template is found first.
     "django.contrib.admin",

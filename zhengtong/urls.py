@@ -3,7 +3,9 @@ from django.urls import include, path, re_path
 
 from zhengtong.api import api, unknown_endpoint
 from zhengtong.core import views as core_views
+from zhengtong.exchange.directory import api as govstack_im_api
 from zhengtong.exchange.govstack import api as govstack_dr_api
+from zhengtong.privacy.govstack_consent import api as govstack_consent_api
 
 admin.site.site_header = admin.site.site_title = "政通 Zhengtong"
 
@@ -14,6 +16,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<path>.*)$", unknown_endpoint),
     path("govstack/dr/", govstack_dr_api.urls),
+    path("govstack/im/", govstack_im_api.urls),
+    path("govstack/consent/", govstack_consent_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("audit/", include("zhengtong.audit.urls")),
@@ -21,6 +25,7 @@ urlpatterns = [
     path("catalog/", include("zhengtong.catalog.urls")),
     path("sharing/", include("zhengtong.exchange.urls")),
     path("records/", include("zhengtong.exchange.records_urls")),
+    path("privacy/", include("zhengtong.privacy.urls")),
     path("", include("zhengtong.identity.urls")),
     path("", include("zhengtong.portal.urls")),
 ]

@@ -1,8 +1,9 @@
-"""Pages of sharing: the catalog's request form, requests and grants for consumers, providers and the office."""
+"""Pages of sharing: the catalog's request form, requests and grants for consumers, providers and the office; data
+objections, subscriptions and usage statistics."""
 
 from django.urls import path
 
-from zhengtong.exchange.views import sharing
+from zhengtong.exchange.views import objections, sharing, subscriptions, usage
 
 app_name = "exchange"
 urlpatterns: list = [
@@ -21,4 +22,7 @@ urlpatterns: list = [
     path("grants/<str:number>/suspend/", sharing.grant_status, {"change": "suspend"}, name="suspend-grant"),
     path("grants/<str:number>/resume/", sharing.grant_status, {"change": "resume"}, name="resume-grant"),
     path("grants/<str:number>/revoke/", sharing.grant_status, {"change": "revoke"}, name="revoke-grant"),
+    *objections.urlpatterns,
+    *subscriptions.urlpatterns,
+    *usage.urlpatterns,
 ]

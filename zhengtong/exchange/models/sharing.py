@@ -17,6 +17,9 @@ from django.utils.translation import pgettext_lazy
 from zhengtong.catalog.models import Resource
 from zhengtong.identity.models import Department, ScopePaths
 
+__all__ = ["Basis", "ConsentRecord", "Grant", "GrantStatus", "GrantUsage", "MaskingLevel", "RefusedBy",
+           "RequestStatus", "SharingRequest"]
+
 
 class Basis(models.TextChoices):
     LEGAL = "legal", _("legal basis")

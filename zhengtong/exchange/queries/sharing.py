@@ -21,10 +21,9 @@ from zhengtong.audit.models import AuditEntry
 from zhengtong.audit.queries import EntryFilters, search_entries
 from zhengtong.catalog.models import Resource
 from zhengtong.core import calendar
+from zhengtong.exchange.models import Grant, GrantStatus, RefusedBy, RequestStatus, SharingRequest
 from zhengtong.identity import scope
 from zhengtong.identity.models import ApiClient, User
-
-from .models import Grant, GrantStatus, RefusedBy, RequestStatus, SharingRequest
 
 VIEW_REQUEST = "exchange.view_sharingrequest"
 ADD_REQUEST = "exchange.add_sharingrequest"

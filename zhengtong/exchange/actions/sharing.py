@@ -23,11 +23,7 @@ from zhengtong.catalog.actions import next_number
 from zhengtong.catalog.models import Resource, ResourceStatus, SharingType
 from zhengtong.core import calendar, masking
 from zhengtong.core.errors import Conflict, FieldProblem, InvalidInput, NotPermitted, raise_if_problems
-from zhengtong.identity.actions import actor_of, require_permission
-from zhengtong.identity.models import Department, User
-from zhengtong.registries.codec import load_schema
-
-from .models import (
+from zhengtong.exchange.models import (
     Basis,
     ConsentRecord,
     Grant,
@@ -37,7 +33,10 @@ from .models import (
     RequestStatus,
     SharingRequest,
 )
-from .queries import staff_to_act
+from zhengtong.exchange.queries import staff_to_act
+from zhengtong.identity.actions import actor_of, require_permission
+from zhengtong.identity.models import Department, User
+from zhengtong.registries.codec import load_schema
 
 CHECK_DAYS = 2  # the governance office's conformity check
 ANSWER_DAYS = 5  # the provider's answer to a conditional request

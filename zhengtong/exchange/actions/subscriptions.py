@@ -1,0 +1,1 @@
+"""actions/subscriptions (being built)."""

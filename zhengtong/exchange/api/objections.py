@@ -1,0 +1,5 @@
+"""objections API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["objections"])

@@ -1,0 +1,5 @@
+"""subscriptions API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["subscriptions"])

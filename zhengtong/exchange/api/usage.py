@@ -1,0 +1,5 @@
+"""usage API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["usage"])

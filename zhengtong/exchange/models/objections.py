@@ -1,0 +1,1 @@
+"""objections (being built)."""

@@ -1,0 +1,1 @@
+"""usage (being built)."""

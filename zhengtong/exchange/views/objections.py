@@ -1,0 +1,3 @@
+"""objections pages (being built)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""subscriptions pages (being built)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""usage pages (being built)."""
+
+urlpatterns: list = []

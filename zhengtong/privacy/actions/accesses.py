@@ -1,0 +1,1 @@
+"""accesses (being built)."""

@@ -1,0 +1,5 @@
+"""accesses API (being built)."""
+
+from ninja import Router
+
+router = Router(tags=["privacy"])

@@ -1,0 +1,1 @@
+"""Reads of the privacy center that carry rules, one module per area. Import the area module you need."""

@@ -1,0 +1,3 @@
+"""accesses pages (being built)."""
+
+urlpatterns: list = []

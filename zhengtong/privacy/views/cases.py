@@ -1,0 +1,3 @@
+"""cases pages (being built)."""
+
+urlpatterns: list = []

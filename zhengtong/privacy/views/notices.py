@@ -1,0 +1,3 @@
+"""notices pages (being built)."""
+
+urlpatterns: list = []
