@@ -300,7 +300,7 @@ def test_a_mail_that_cannot_be_sent_is_tried_again_on_the_next_run(on, persons_r
     def refuse(*args: Any, **kwargs: Any) -> int:
         raise ConnectionRefusedError("mail server away")
 
-    monkeypatch.setattr("zhengtong.exchange.actions.send_mail", refuse)
+    monkeypatch.setattr("zhengtong.exchange.actions.sharing.send_mail", refuse)
     assert check_sharing_deadlines.call() == {"reminders": 0, "overdue_notices": 0}
     request.refresh_from_db()
     assert request.reminded_for is None and reminders() == []
