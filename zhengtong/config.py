@@ -143,6 +143,19 @@ class Setting:
     help: str
 
 
+def _parse_upstreams(raw: str) -> dict[str, tuple[int, int | None]]:
+    """`host[:port]=SECONDS[/RETRIES]`, comma-separated: one proxied upstream's timeout and retries."""
+    upstreams: dict[str, tuple[int, int | None]] = {}
+    for item in (part.strip() for part in raw.split(",") if part.strip()):
+        host, _sep, limits = item.partition("=")
+        seconds, _sep, retries = limits.partition("/")
+        if not host.strip() or any(c.isspace() or c == "/" for c in host.strip()):
+            raise ValueError(f"{item!r} must read host[:port]=SECONDS[/RETRIES]")
+        upstreams[host.strip().lower()] = (_parse_int_between(1, 300)(seconds),
+                                           _parse_int_between(0, 5)(retries) if retries else None)
+    return upstreams
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", _parse_database_url, None, "database; SQLite under the var directory when unset"),
     Setting(PREFIX + "SECRET_KEY", _parse_secret_key, None, "Django secret key; generated into var/ when unset"),
@@ -167,9 +180,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(PREFIX + "SMTP_HOST", _parse_host_port, None,
             "mail server (host or host:port) for notices to staff; written to var/mail/ as files when unset"),
     Setting(PREFIX + "MAIL_FROM", _parse_text, "noreply@localhost", "sender address of the platform's mail"),
+    Setting(PREFIX + "IM_INSTANCE", _parse_text, "CN-YX", "this platform's Information Mediator instance id"),
+    Setting(PREFIX + "PROXY_CONNECT_TIMEOUT", _parse_int_between(1, 60), 3,
+            "seconds to connect to a department's API"),
+    Setting(PREFIX + "PROXY_TIMEOUT", _parse_int_between(1, 300), 10,
+            "seconds a department's API has to answer one call, in full"),
+    Setting(PREFIX + "PROXY_RETRIES", _parse_int_between(0, 5), 2,
+            "retries of an idempotent call that failed before the API began to answer"),
+    Setting(PREFIX + "PROXY_UPSTREAMS", _parse_upstreams, {},
+            "per API host: host[:port]=SECONDS[/RETRIES], comma-separated, overriding the two above"),
+    Setting(PREFIX + "PROXY_FAILURE_THRESHOLD", _parse_int_between(1, 100), 5,
+            "failed calls in a row that open an API's circuit"),
+    Setting(PREFIX + "PROXY_COOLDOWN", _parse_int_between(1, 3600), 30,
+            "seconds an open circuit waits before one trial call"),
+    Setting(PREFIX + "PROXY_ALLOWED_NETWORKS", _parse_networks, [],
+            "loopback or other special addresses a department's API may have (link-local addresses never)"),
+    Setting(PREFIX + "WEBHOOK_ALLOWED_NETWORKS", _parse_networks, [],
+            "private networks (CIDR) that subscription webhooks may be delivered to, e.g. the e-government extranet"),
     Setting(PREFIX + "BENCH_BASELINE", _parse_bool, False,
             "serve the gateway's unchecked baseline endpoint for bench/gateway.py; never in production"),
 )
+
+
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 

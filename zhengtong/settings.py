@@ -34,6 +34,7 @@ SITE_ID_CODE = CONFIG[PREFIX + "SITE_ID_CODE"]
 # Information Mediator (X-Road) security servers: from these addresses the Information-Mediator-Client header
 # alone identifies the calling system (zhengtong.exchange.callers).
 IM_TRUSTED_NETWORKS = CONFIG[PREFIX + "IM_TRUSTED_NETWORKS"]
+IM_INSTANCE = CONFIG[PREFIX + "IM_INSTANCE"]  # the instance id the directory API (exchange.directory) answers to
 # Mail (deadline reminders to staff): SMTP when a server is configured, else one file per message in var/mail/.
 if CONFIG[PREFIX + "SMTP_HOST"]:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -44,6 +45,17 @@ else:
 DEFAULT_FROM_EMAIL = CONFIG[PREFIX + "MAIL_FROM"]
 # The gateway's baseline endpoint with no right check, masking or audit, for bench/gateway.py only.
 BENCH_BASELINE = CONFIG[PREFIX + "BENCH_BASELINE"]
+# The gateway's calls to departments' own APIs: timeouts (seconds), retries, circuit breaker, allowed addresses.
+PROXY_CONNECT_TIMEOUT: float = CONFIG[PREFIX + "PROXY_CONNECT_TIMEOUT"]
+PROXY_TIMEOUT: float = CONFIG[PREFIX + "PROXY_TIMEOUT"]
+PROXY_RETRIES: int = CONFIG[PREFIX + "PROXY_RETRIES"]
+PROXY_UPSTREAMS: dict[str, tuple[float, int | None]] = CONFIG[PREFIX + "PROXY_UPSTREAMS"]
+PROXY_FAILURE_THRESHOLD: int = CONFIG[PREFIX + "PROXY_FAILURE_THRESHOLD"]
+PROXY_COOLDOWN: float = CONFIG[PREFIX + "PROXY_COOLDOWN"]
+PROXY_ALLOWED_NETWORKS: list[str] = CONFIG[PREFIX + "PROXY_ALLOWED_NETWORKS"]
+# Where subscription webhooks may go besides public addresses; plain http to this machine only while debugging.
+SUBSCRIPTION_WEBHOOK_NETWORKS: list[str] = CONFIG[PREFIX + "WEBHOOK_ALLOWED_NETWORKS"]
+SUBSCRIPTION_LOCAL_WEBHOOKS: bool = DEBUG
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -69,6 +81,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "zhengtong.core.middleware.RequestIdMiddleware",
+    "zhengtong.exchange.middleware.UsageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -76,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "zhengtong.privacy.middleware.NoticeAcceptanceMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "zhengtong.identity.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 
 from zhengtong.api import api, unknown_endpoint
 from zhengtong.core import views as core_views
+from zhengtong.exchange import demo_proxy
 from zhengtong.exchange.directory import api as govstack_im_api
 from zhengtong.exchange.govstack import api as govstack_dr_api
 from zhengtong.privacy.govstack_consent import api as govstack_consent_api
@@ -19,6 +20,8 @@ urlpatterns = [
     path("govstack/im/", govstack_im_api.urls),
     path("govstack/consent/", govstack_consent_api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The demo's department API for the gateway to proxy; it answers 404 unless the demo was seeded.
+    path(demo_proxy.PATH.lstrip("/"), demo_proxy.marriage_verify, name="demo-upstream"),
     path("admin/", admin.site.urls),
     path("audit/", include("zhengtong.audit.urls")),
     path("registries/", include("zhengtong.registries.urls")),

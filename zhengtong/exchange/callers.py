@@ -25,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from zhengtong.core.errors import DomainError, FieldProblem
@@ -158,3 +161,48 @@ def purpose_of(request: HttpRequest) -> str:
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # not UTF-8 bytes: keep the text as it came
         header = header.encode("latin-1").decode("utf-8")
     return header.strip()
+
+
+# --- error bodies of the APIs systems call ----------------------------------------------------------------------
+
+
+def error_response(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str,
+                   details: Iterable[FieldProblem] = ()) -> HttpResponse:
+    body = {"code": code, "message": message, "details": [{"field": d.field, "reason": d.reason} for d in details]}
+    return api.create_response(request, body, status=status)
+
+
+def install_error_handlers(api: NinjaAPI, log: Any, *, unnamed_field: str) -> None:
+    """Give a standard API (the GovStack ones) the platform's error body: malformed input is a bad request (400)
+    naming each field (`unnamed_field` when the input as a whole is wrong), domain errors keep their status."""
+
+    @api.exception_handler(ValidationError)
+    def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        details = [FieldProblem(".".join(str(part) for part in error.get("loc", [])[1:]) or unnamed_field,
+                                str(error.get("msg", ""))) for error in exc.errors]
+        return error_response(api, request, 400, "bad_request", "; ".join(f"{d.field}: {d.reason}" for d in details),
+                              details)
+
+    @api.exception_handler(DomainError)
+    def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+        return error_response(api, request, exc.status, exc.code, exc.message, exc.details)
+
+    @api.exception_handler(AuthenticationError)
+    def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        return error_response(api, request, 401, "not_authenticated", _(
+            "Send an API client credential as a bearer token, or call through a trusted Information Mediator."))
+
+    @api.exception_handler(Http404)
+    def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return error_response(api, request, 404, "not_found", str(exc) or _("Not found."))
+
+    @api.exception_handler(HttpError)
+    def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        return error_response(api, request, exc.status_code, "http_error", str(exc))
+
+    @api.exception_handler(Exception)
+    def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        log.exception("api error", path=request.path)
+        return error_response(api, request, 500, "server_error", _(
+            "Something went wrong on our side; quote request %(id)s when reporting it.")
+            % {"id": getattr(request, "request_id", "")})

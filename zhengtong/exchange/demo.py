@@ -498,7 +498,7 @@ def _seed_clients(seed: int) -> tuple[int, tuple[DemoClient, ...]]:
     return added, tuple(clients)
 
 
-def _officer(department: str, role: str) -> User:
+def demo_officer(department: str, role: str) -> User:
     """The first active officer of the role in the department, as the catalog's demo picks its officers."""
     officer = User.objects.filter(staff__department__code=department, groups__name=role, is_active=True
                                   ).order_by("username").first()
@@ -535,7 +535,7 @@ def _resources() -> dict[str, Resource]:
     return found
 
 
-class _Clock:
+class DemoClock:
     """The story's days: working days before the day of seeding, on the platform's calendar. Seeding on a rest
     day counts back from the last working day, so that a deadline a story puts on "the next working day" or
     "four working days ago" falls there whatever day the demo is seeded."""
@@ -573,8 +573,8 @@ class _Dates:
     grant: dict[str, Any] = field(default_factory=dict)
 
 
-def _run_story(story: Story, resource: Resource, clock: _Clock) -> SharingRequest:
-    consumer = _officer(story.consumer, roles.DATA_OFFICER)
+def _run_story(story: Story, resource: Resource, clock: DemoClock) -> SharingRequest:
+    consumer = demo_officer(story.consumer, roles.DATA_OFFICER)
     provider = resource.provider.code
     valid_from = clock.day(story.days_ago)
     terms = actions.Terms(fields=list(story.fields), row_filter=dict(story.row_filter), valid_from=valid_from,
@@ -593,9 +593,9 @@ def _run_story(story: Story, resource: Resource, clock: _Clock) -> SharingReques
 
 
 def _run_step(step: Step, request: SharingRequest, terms: actions.Terms, consumer: User, provider: str,
-              clock: _Clock, dates: _Dates) -> SharingRequest:
+              clock: DemoClock, dates: _Dates) -> SharingRequest:
     when, day = clock.moment(step.days_ago, step.at), clock.day(step.days_ago)
-    governance = _officer_of_office()
+    governance = officer_of_office()
     granted_before = request.status == RequestStatus.GRANTED
     if isinstance(step, Check):
         request = actions.check_request(governance, request, conforms=step.conforms, note=step.note)
@@ -605,7 +605,7 @@ def _run_step(step: Step, request: SharingRequest, terms: actions.Terms, consume
             fields=list(step.fields or terms.fields), row_filter=dict(terms.row_filter), valid_from=terms.valid_from,
             valid_until=terms.valid_until, masking_level=step.masking_level, field_rules=dict(step.field_rules),
             daily_quota=step.daily_quota, rate_per_minute=step.rate_per_minute)
-        request = actions.answer_request(_officer(provider, roles.DATA_OFFICER), request, grant=step.grant,
+        request = actions.answer_request(demo_officer(provider, roles.DATA_OFFICER), request, grant=step.grant,
                                          reasons=step.reasons, terms=answer_terms if step.grant else None)
         dates.request["answered_at"] = when
     elif isinstance(step, Dispute):
@@ -620,7 +620,7 @@ def _run_step(step: Step, request: SharingRequest, terms: actions.Terms, consume
         actions.suspend_grant(governance, Grant.objects.get(request=request), reason=step.reason)
         dates.grant["updated_at"] = when
     else:
-        actions.revoke_grant(_officer(provider, roles.DATA_OFFICER), Grant.objects.get(request=request),
+        actions.revoke_grant(demo_officer(provider, roles.DATA_OFFICER), Grant.objects.get(request=request),
                              reason=step.reason)
         dates.grant["updated_at"] = when
     if not granted_before and request.status == RequestStatus.GRANTED:
@@ -628,11 +628,11 @@ def _run_step(step: Step, request: SharingRequest, terms: actions.Terms, consume
     return request
 
 
-def _officer_of_office() -> User:
+def officer_of_office() -> User:
     office = Department.objects.filter(is_governance_office=True).order_by("code").first()
     if office is None:
         raise Department.DoesNotExist("the demo city has no data governance office; seed the demo city first")
-    return _officer(office.code, roles.GOVERNANCE_OFFICER)
+    return demo_officer(office.code, roles.GOVERNANCE_OFFICER)
 
 
 def _restate(request: SharingRequest, dates: _Dates) -> None:
@@ -656,7 +656,7 @@ def seed_sharing(*, seed: int = DEFAULT_SEED) -> SharingSeedSummary:
     started = time.monotonic()
     with transaction.atomic():
         resources = _resources()
-        clock = _Clock(timezone.localdate(), max(day for story in STORIES
+        clock = DemoClock(timezone.localdate(), max(day for story in STORIES
                                                  for day in (story.days_ago, *(s.days_ago for s in story.steps))))
         grants_before = Grant.objects.count()
         played = 0

@@ -14,6 +14,10 @@ own records, the public reading open data — the door
 A refusal raises `Refused` with its own code and HTTP status, is itself audited, and never says whether the
 record asked for exists: every check that can refuse without looking at the record runs before the lookup,
 and a grant with a row scope answers "outside your row scope" for a record that is missing as well.
+
+A department's own API catalogued as a resource (a proxied service) is called through `call_service` under the
+same rules: the grant, purpose, fields, consent and quota are checked, the answer is masked by the resource's
+data items and the grant, and the call is audited; exchange.proxy makes the HTTP call itself.
 """
 
 from __future__ import annotations
@@ -27,23 +31,26 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from stdnum.cn import ric, uscc
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import ActorKind, Result
 from zhengtong.audit.subjects import subject_hash
-from zhengtong.catalog.models import OpeningType, Resource, ResourceStatus
+from zhengtong.catalog.models import DataItem, OpeningType, Resource, ResourceStatus
 from zhengtong.core import crypto, masking
 from zhengtong.core.errors import DomainError, FieldProblem, InvalidInput, raise_if_problems
 from zhengtong.identity import scope
 from zhengtong.identity.actions import actor_of
 from zhengtong.identity.models import ApiClient, Department
 from zhengtong.identity.roles import REVEAL_PERSONAL_DATA
+from zhengtong.registries import keys
 from zhengtong.registries.codec import RecordCodec, value_context
 from zhengtong.registries.models import Record, RecordTerm, Registry, Sensitivity, Validator
 from zhengtong.registries.queries import find_record
 from zhengtong.registries.schema import FieldSpec, Schema
 
-from .models import Basis, ConsentRecord, Grant, GrantStatus, MaskingLevel
+from . import proxy
+from .models import Basis, ConsentRecord, Grant, GrantStatus, GrantUsage, MaskingLevel
 
 READ_RECORDS = "registries.view_record"
 PERSONAL = (Sensitivity.PERSONAL, Sensitivity.SENSITIVE_PERSONAL)
@@ -241,7 +248,7 @@ def codec_for(registry: Registry) -> RecordCodec:
 # --- rights ------------------------------------------------------------------------------------------------
 
 
-def default_rule(spec: FieldSpec) -> str:
+def default_rule(spec: FieldSpec | DataItem) -> str:
     """A field's own masking rule; a personal field without one is withheld rather than shown."""
     if spec.masking:
         return spec.masking
@@ -273,8 +280,9 @@ def resource_id_of(registry: Registry) -> int | None:
     return resource_id
 
 
-def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
-    resource_id = resource_id_of(registry)
+def _grant_in_force(reader: Reader, resource_id: int | None) -> Grant:
+    """The consumer department's grant for the resource that is in force today (the widest, if several), or
+    Refused saying why none is."""
     grants = list(Grant.objects.filter(consumer=reader.department, resource_id=resource_id).order_by()
                   ) if resource_id is not None else []
     if not grants:
@@ -287,8 +295,11 @@ def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Righ
             raise Refused(Reason.GRANT_EXPIRED)
         suspended = any(g.status == GrantStatus.SUSPENDED for g in grants)
         raise Refused(Reason.GRANT_SUSPENDED if suspended else Reason.GRANT_REVOKED)
-    grant = max(in_force, key=lambda g: (len(g.fields), g.pk))
-    by_name = codec.schema.by_name
+    return max(in_force, key=lambda g: (len(g.fields), g.pk))
+
+
+def _grant_rules(grant: Grant, by_name: Mapping[str, FieldSpec | DataItem]) -> dict[str, str]:
+    """Field → masking rule under the grant: its masking level, then its own rule per field."""
     rules: dict[str, str] = {}
     for name in grant.fields:
         spec = by_name.get(name)
@@ -301,6 +312,12 @@ def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Righ
         else:
             rules[name] = default_rule(spec)
         rules[name] = grant.field_rules.get(name, rules[name])
+    return rules
+
+
+def _grant_right(reader: Reader, registry: Registry, codec: RecordCodec) -> Right:
+    grant = _grant_in_force(reader, resource_id_of(registry))
+    rules = _grant_rules(grant, codec.schema.by_name)
     assert reader.department is not None
     # Revealing under a grant needs both: the grant allows it, and the staff member's role does.
     may_reveal = grant.may_reveal and reader.kind == ReaderKind.STAFF and reader.user.has_perm(REVEAL_PERSONAL_DATA)
@@ -386,13 +403,28 @@ def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
         raise Refused(Reason.CONSENT_WITHDRAWN if withdrawn else Reason.CONSENT_MISSING)  # or expired
 
 
+def _limits(grant: Grant) -> dict[str, tuple[int, Reason]]:
+    """The grant's counter slots for now (this day, this minute) → their limit and the refusal past it."""
+    now = timezone.localtime()
+    return {slot: (limit, reason) for slot, limit, reason in (
+        (f"d:{now:%Y-%m-%d}", grant.daily_quota, Reason.QUOTA_EXCEEDED),
+        (f"m:{now:%Y-%m-%dT%H:%M}", grant.rate_per_minute, Reason.RATE_LIMITED)) if limit is not None}
+
+
+def check_calls_left(grant: Grant) -> None:
+    """Refuse, without counting, when the grant's quota or rate is already used up: for a call that would
+    otherwise go out to a department's API first. count_call still decides, in the read's transaction."""
+    limits = _limits(grant)
+    used = dict(GrantUsage.objects.filter(grant=grant, slot__in=limits).values_list("slot", "calls"))
+    for slot, (limit, reason) in sorted(limits.items()):
+        if used.get(slot, 0) >= limit:
+            raise Refused(reason)
+
+
 def count_call(grant: Grant) -> None:
     """Count one call against the grant's day and minute, refusing past the quota or rate. Runs inside the
     read's transaction, so a refused or failed read is not counted; both counters move in one statement."""
-    now = timezone.localtime()
-    limits = {slot: (limit, reason) for slot, limit, reason in (
-        (f"d:{now:%Y-%m-%d}", grant.daily_quota, Reason.QUOTA_EXCEEDED),
-        (f"m:{now:%Y-%m-%dT%H:%M}", grant.rate_per_minute, Reason.RATE_LIMITED)) if limit is not None}
+    limits = _limits(grant)
     if not limits:
         return
     rows = ", ".join(["(%s, %s, 1)"] * len(limits))
@@ -412,7 +444,7 @@ def count_call(grant: Grant) -> None:
 # --- masking -----------------------------------------------------------------------------------------------
 
 
-def _mask(right: Right, plain: Mapping[str, Any], fields: Sequence[str], reveal: Sequence[str]
+def _mask(right: Right | ServiceRight, plain: Mapping[str, Any], fields: Sequence[str], reveal: Sequence[str]
           ) -> tuple[dict[str, Any], tuple[str, ...]]:
     values: dict[str, Any] = {}
     masked = []
@@ -428,7 +460,7 @@ def _mask(right: Right, plain: Mapping[str, Any], fields: Sequence[str], reveal:
 # --- the reads ---------------------------------------------------------------------------------------------
 
 
-def _requested_fields(right: Right, fields: Sequence[str] | None) -> tuple[str, ...]:
+def _requested_fields(right: Right | ServiceRight, fields: Sequence[str] | None) -> tuple[str, ...]:
     if not fields:
         return right.fields
     outside = [name for name in fields if name not in right.fields]
@@ -713,3 +745,193 @@ def field_labels(registry: Registry, names: Sequence[str], english: bool = False
     """(name, label) for pages and exports, in the order given."""
     by_name = codec_for(registry).schema.by_name
     return [(n, (by_name[n].label_en if english and by_name[n].label_en else by_name[n].label)) for n in names]
+
+
+# --- proxied services: a department's own API called through the gateway -------------------------------------
+#
+# The same rules as a registry read: the right (the consumer department's grant for the API resource, or the
+# provider's own department), the purpose, the fields, consent, the quota and rate; the answer masked item by item
+# by the resource's declared data items and the grant; audited as a read. Nothing is held open while the API is
+# called: the checks that need no answer run first, then the call (exchange.proxy), then masking, counting and
+# the audit entry in one transaction. Keys of the answer that are not declared data items are dropped.
+
+SERVICE_PSEUDONYMS = b"zhengtong service pseudonym\x00"
+
+
+@dataclass(frozen=True)
+class ServiceRight:
+    """What the door decided a reader may see of a department's API."""
+
+    basis: str  # "grant" or "department"
+    resource: Resource
+    fields: tuple[str, ...]
+    rules: Mapping[str, str]
+    row_filter: Mapping[str, Any] = field(default_factory=dict)
+    grant: Grant | None = None
+    legal_basis: str = ""
+    pseudonym_key: bytes = b""
+    declared: frozenset[str] = frozenset()  # every data item of the resource
+
+
+@dataclass(frozen=True)
+class ServiceReading:
+    """A department API's answer as this reader may see it: one masked object per row of the answer."""
+
+    resource: str
+    items: list[dict[str, Any]]
+    masked: tuple[str, ...]
+    single: bool  # the API answered one object, not a list
+
+
+def _service_pseudonym_key(resource: Resource, consumer: str) -> bytes:
+    # An API has no registry key; the key-encryption key stands in, so pseudonyms differ per resource and
+    # consumer and cannot be linked across them.
+    return crypto.hmac_digest(keys.kek_material(),
+                              SERVICE_PSEUDONYMS + f"{resource.code}\x00{consumer}".encode())
+
+
+def resolve_service_right(reader: Reader, resource: Resource) -> ServiceRight:
+    """The reader's right to call the API `resource`, or Refused. Systems and staff only: a citizen or the
+    public reach departments' APIs through the services built on them, never directly."""
+    if not resource.is_api:
+        raise ValueError("resolve_service_right takes an API resource; registries are read by read_record")
+    if reader.kind not in (ReaderKind.SYSTEM, ReaderKind.STAFF) or reader.department is None:
+        raise Refused(Reason.NO_GRANT)
+    items = {item.name: item for item in resource.items.all()}
+    key = _service_pseudonym_key(resource, reader.department.code)
+    works_with_records = reader.kind == ReaderKind.SYSTEM or reader.user.has_perm(READ_RECORDS)
+    if not works_with_records:
+        raise Refused(Reason.NO_GRANT)  # a grant is the department's; only roles that work with records use it
+    if resource.provider_id == reader.department.pk:
+        return ServiceRight("department", resource, tuple(items), {n: default_rule(i) for n, i in items.items()},
+                            legal_basis=_("official duties"), pseudonym_key=key, declared=frozenset(items))
+    grant = _grant_in_force(reader, resource.pk)
+    rules = _grant_rules(grant, items)
+    return ServiceRight("grant", resource, tuple(rules), rules, grant.row_filter, grant,
+                        legal_basis=grant.legal_basis or grant.get_basis_display(), pseudonym_key=key,
+                        declared=frozenset(items))
+
+
+def identifiers_in(value: Any) -> list[str]:
+    """The resident ID numbers and unified social credit codes anywhere in a JSON value (valid ones only):
+    the data subjects a call or an answer is about."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for inner in value.values():
+            found.extend(identifiers_in(inner))
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            found.extend(identifiers_in(inner))
+    elif isinstance(value, str) and len(value.strip()) == 18:
+        text = value.strip().upper()
+        try:
+            valid = ric.is_valid(text) or uscc.is_valid(text)
+        except KeyError:  # stdnum's place table lacks some prefecture-level codes
+            valid = uscc.is_valid(text)
+        if valid:
+            found.append(text)
+    return list(dict.fromkeys(found))
+
+
+def call_service(reader: Reader, resource: Resource, *, purpose: str, params: Sequence[tuple[str, str]] = (),
+                 body: Any = None, case_reference: str = "", fields: Sequence[str] | None = None
+                 ) -> ServiceReading:
+    """Call the department API `resource` with `params` (query) and `body` (JSON), for `reader`, and return
+    its answer masked by the reader's right. Refusals raise Refused (audited); failures of the API raise
+    exchange.proxy's UpstreamError, UpstreamTimeout, CircuitOpen or UpstreamRejected (audited as failed).
+
+    Data subjects are the identity numbers in the request (the people the call asks about) and in the rows
+    returned. Under a consent grant, the people named in the request must all have consented (checked before
+    the call); a request that names nobody keeps only the rows whose subjects all consented, and a single
+    object answer whose subjects did not is refused."""
+    purpose, case_reference = check_statement(purpose, case_reference)
+    asked_about = identifiers_in([[value for _name, value in params], body])
+    try:
+        if not purpose:
+            raise Refused(Reason.NO_PURPOSE)
+        right = resolve_service_right(reader, resource)
+        unknown = [name for name in fields or () if name not in right.declared]
+        if unknown:
+            raise InvalidInput.for_field(unknown[0], _("The service returns no such data item."))
+        chosen = _requested_fields(right, fields)
+        if right.grant is not None:
+            if right.grant.basis == Basis.CONSENT and asked_about:
+                _check_consent(right.grant, asked_about)
+            check_calls_left(right.grant)
+    except Refused as error:
+        raise _service_refused(reader, resource, purpose, error) from None
+    answer = _call_upstream(reader, resource, right, purpose, case_reference, params, body)
+    try:
+        with transaction.atomic():
+            rows = _kept_rows(right, answer.rows, answer.single, consent_per_row=not asked_about)
+            items, subjects = [], list(asked_about)
+            masked: set[str] = set()
+            for row in rows:
+                values, row_masked = _mask(right, row, chosen, ())
+                items.append(values)
+                masked.update(row_masked)
+                subjects.extend(identifiers_in([row.get(name) for name in chosen]))
+            dropped = sorted({key for row in answer.rows for key in row} - right.declared)
+            audit.record(
+                "exchange.read_service", reader.actor(), object_type="resource", object_id=resource.code or "",
+                subjects=subjects, fields=chosen, purpose=purpose, legal_basis=right.legal_basis,
+                case_reference=case_reference,
+                detail={"basis": right.basis, "grant": right.grant.number if right.grant else "",
+                        "calling_system": reader.calling_system, "upstream": answer.origin,
+                        "upstream_status": answer.status, "attempts": answer.attempts, "rows": len(items),
+                        "masked": sorted(masked), "undeclared_dropped": dropped[:50]})
+            if right.grant is not None:
+                count_call(right.grant)
+    except Refused as error:
+        raise _service_refused(reader, resource, purpose, error) from None
+    return ServiceReading(resource.code or "", items, tuple(sorted(masked)), answer.single)
+
+
+def _call_upstream(reader: Reader, resource: Resource, right: ServiceRight, purpose: str, case_reference: str,
+                   params: Sequence[tuple[str, str]], body: Any) -> proxy.Answer:
+    assert reader.department is not None
+    headers = {"X-Zhengtong-Consumer": reader.department.code}
+    if right.grant is not None:
+        headers["X-Zhengtong-Grant"] = right.grant.number
+    try:
+        return proxy.call(resource.http_method or "GET", resource.endpoint_url, params=params, body=body,
+                          headers=headers, item_names=right.declared)
+    except proxy.UPSTREAM_FAILURES as error:
+        audit.record_alone("exchange.read_service_failed", reader.actor(), object_type="resource",
+                           object_id=resource.code or "", purpose=purpose, case_reference=case_reference,
+                           result=Result.FAILED,
+                           detail={"reason": error.code, "message": error.message,
+                                   "calling_system": reader.calling_system})
+        raise
+
+
+def _kept_rows(right: ServiceRight, rows: Sequence[dict[str, Any]], single: bool, *, consent_per_row: bool
+               ) -> list[dict[str, Any]]:
+    """The rows the right covers: within the row scope and, under a consent grant whose request named nobody,
+    about people who all consented. A single object outside them is refused; rows of a list are left out."""
+    on_consent = right.grant is not None and right.grant.basis == Basis.CONSENT and consent_per_row
+    kept = []
+    for row in rows:
+        try:
+            if right.row_filter and not within_row_filter(row, right.row_filter):
+                raise Refused(Reason.OUTSIDE_ROW_SCOPE)
+            if on_consent:
+                assert right.grant is not None
+                subjects = identifiers_in([row.get(name) for name in right.fields])
+                if not subjects:
+                    raise Refused(Reason.CONSENT_MISSING)
+                _check_consent(right.grant, subjects)
+        except Refused:
+            if single:
+                raise
+            continue
+        kept.append(row)
+    return kept
+
+
+def _service_refused(reader: Reader, resource: Resource, purpose: str, error: Refused) -> Refused:
+    audit.record_alone("exchange.read_service_refused", reader.actor(), object_type="resource",
+                       object_id=resource.code or "", purpose=purpose, result=Result.DENIED,
+                       detail={"reason": error.code, "calling_system": reader.calling_system,
+                               "fields": list(error.fields)})
+    return error

@@ -1,4 +1,5 @@
-"""The gateway: department systems read registry records through the one door, under /api/v1/gateway/.
+"""The gateway: department systems read registry records, and call other departments' own APIs, through the
+one door, under /api/v1/gateway/.
 
 Only systems call it: a bearer credential, or the Information-Mediator-Client header from a trusted Information
 Mediator (see callers.py); a browser session answers 401. Every call states its purpose (the `purpose` query
@@ -9,6 +10,7 @@ so a refused call never tells whether a registry or a record exists.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +22,7 @@ from ninja.errors import AuthenticationError
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import Result
+from zhengtong.catalog.models import Resource
 from zhengtong.core.errors import FieldProblem, InvalidInput
 from zhengtong.registries.models import Registry
 from zhengtong.registries.queries import find_record
@@ -32,6 +35,8 @@ SYSTEM_AUTH = SystemAuth()
 # be filtered on.
 SEARCH_PARAMETERS = ("purpose", "case_reference", "fields", "page", "page_size")
 EXPORT_PARAMETERS = ("purpose", "case_reference", "fields", "format")
+# Query parameters of a service call that are the gateway's own; every other one goes to the department's API.
+SERVICE_PARAMETERS = ("purpose", "case_reference")
 
 router = Router(tags=["gateway"], auth=SYSTEM_AUTH)
 
@@ -162,6 +167,66 @@ def export_records(request: HttpRequest, code: str, format: str = "csv", purpose
     refuse_unknown_fields(reader, registry, {name: name for name in filters})
     return exports.export_response(reader, registry, fmt=format, purpose=purpose, case_reference=case_reference,
                                    fields=field_list(fields), filters=filters, english=False)
+
+
+class ServiceOut(Schema):
+    resource: str
+    items: list[dict[str, Any]]
+    single: bool
+    masked: list[str]
+
+
+@router.api_operation(["GET", "POST"], "/gateway/services/{path:resource_code}", response=ServiceOut,
+                      summary="Call a department's API through the gateway")
+def call_service(request: HttpRequest, resource_code: str, purpose: str = "", case_reference: str = ""
+                 ) -> dict[str, Any]:
+    """Call a department's own API (a catalog resource of format API, by its code, slash included:
+    `/gateway/services/307001/000001`). Every query parameter but `purpose` and `case_reference` goes to the
+    API as it came; with POST, the JSON body goes too. The API is called with the method the catalog declares
+    for it, under the same rules as a registry read: the caller's grant, its fields, consent, quota and rate.
+
+    The answer: `items`, one object per row the API returned (`single` says it returned one object rather than
+    a list; an object whose rows sit under `data`, `items`, `records`, `results`, `rows`, `list` or `result` is
+    unwrapped), each with exactly the data items the grant covers, masked by the grant and the items' rules;
+    keys the catalog does not declare are dropped. When the API fails: 502 `upstream_error`, 504
+    `upstream_timeout`, 503 `circuit_open`, or `upstream_rejected` (404 or 422) when it refused the request."""
+    caller = caller_of(request)
+    reader = caller.reader()
+    purpose = purpose_of(request)
+    door.check_statement(purpose, case_reference)
+    body = _json_body(request)
+    resource = service_or_refused(reader, resource_code, purpose=purpose)
+    if body is not None and resource.http_method in ("GET", "DELETE", ""):
+        raise InvalidInput.for_field("body", _("This service is called with %(method)s and takes no body.")
+                                     % {"method": resource.http_method or "GET"})
+    params = [(name, value) for name in request.GET for value in request.GET.getlist(name)
+              if name not in SERVICE_PARAMETERS]
+    reading = door.call_service(reader, resource, purpose=purpose, case_reference=case_reference, params=params,
+                                body=body)
+    return {"resource": reading.resource, "items": reading.items, "single": reading.single,
+            "masked": list(reading.masked)}
+
+
+def _json_body(request: HttpRequest) -> Any:
+    if request.method != "POST" or not request.body.strip():
+        return None
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput.for_field("body", _("Send the body as JSON.")) from None
+
+
+def service_or_refused(reader: door.Reader, code: str, *, purpose: str) -> Resource:
+    """The API resource with this code. For a code that names none (or a registry's resource), the refusal the
+    door gives a reader with no grant, audited the same way, as registry_or_refused does for registries."""
+    resource = Resource.objects.filter(code=code, registry__isnull=True).exclude(endpoint_url="").first()
+    if resource is not None:
+        return resource
+    error = door.Refused(door.Reason.NO_GRANT if purpose.strip() else door.Reason.NO_PURPOSE)
+    audit.record_alone("exchange.read_service_refused", reader.actor(), object_type="resource",
+                       object_id=code[:100], purpose=purpose.strip(), result=Result.DENIED,
+                       detail={"reason": error.code, "calling_system": reader.calling_system, "fields": []})
+    raise error
 
 
 def _filters(request: HttpRequest, parameters: tuple[str, ...]) -> dict[str, str]:

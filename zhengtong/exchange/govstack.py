@@ -37,24 +37,34 @@ Where the spec leaves a choice open, this is what the API does:
   `/database/modify` changes the schema of an existing registry, for the provider department's own systems only.
   New registries are not defined through this API, and `DELETE /database/{id}` answers 501: a registry's records
   and history are kept, and registries are retired by their provider on the registry pages.
-* `myPersonalDataUsage` answers 501 for now: showing citizens who read their data belongs to the privacy issue
-  and is not built yet.
+* `myPersonalDataUsage` answers who read a person's (`userId`: resident ID or unified social credit code) data in
+  one registry (`databaseId`: its code), from the audit trail, newest first (at most 500 accesses). Only the
+  systems of the registry's provider department may ask, as the controller answering its data subjects; any
+  other caller, or an unknown registry, is refused like a read without a grant (403 no_grant). The call states
+  its purpose and is itself audited with the person as its data subject. The answer comes from the privacy
+  app, which sits above this one: it registers the same query its "who used my data" page uses
+  (`register_personal_data_usage`), so accesses hidden by an investigator stay out here too until their
+  disclosure date. Readers are institutions and systems, never named officials: for a department system
+  `readerId` is its key id and `readerApplicationName` its name; for staff `readerId` and `readerInitials` are
+  empty and `readerApplicationName` gives the official's role. `refrences` name the record read
+  (`<registry code><record id>`), or the registry alone for a search or export of many records.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import structlog
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
-from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict, Field
+from stdnum.cn import ric, uscc
 
 from zhengtong.audit import actions as audit
 from zhengtong.audit.models import Result
@@ -67,7 +77,7 @@ from zhengtong.registries.models import Record, Registry
 from zhengtong.registries.schema import json_schema_of, specs_from_json_schema
 
 from . import door, writes
-from .callers import Caller, SystemAuth, caller_of, purpose_of
+from .callers import Caller, SystemAuth, caller_of, error_response, install_error_handlers, purpose_of
 from .gateway import refuse_unknown_fields, registry_or_refused
 
 log = structlog.get_logger("zhengtong.govstack")
@@ -104,43 +114,10 @@ class SchemaVersionMismatch(Conflict):
 
 def _error(request: HttpRequest, status: int, code: str, message: str,
            details: Iterable[FieldProblem] = ()) -> HttpResponse:
-    body = {"code": code, "message": message, "details": [{"field": d.field, "reason": d.reason} for d in details]}
-    return api.create_response(request, body, status=status)
+    return error_response(api, request, status, code, message, details)
 
 
-@api.exception_handler(ValidationError)
-def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    details = [FieldProblem(".".join(str(part) for part in error.get("loc", [])[1:]) or "body",
-                            str(error.get("msg", ""))) for error in exc.errors]
-    return _error(request, 400, "bad_request", "; ".join(f"{d.field}: {d.reason}" for d in details), details)
-
-
-@api.exception_handler(DomainError)
-def _on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return _error(request, exc.status, exc.code, exc.message, exc.details)
-
-
-@api.exception_handler(AuthenticationError)
-def _on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "not_authenticated", _("Send an API client credential as a bearer token, or call "
-                                                       "through a trusted Information Mediator."))
-
-
-@api.exception_handler(Http404)
-def _on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _error(request, 404, "not_found", str(exc) or _("Not found."))
-
-
-@api.exception_handler(HttpError)
-def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return _error(request, exc.status_code, "http_error", str(exc))
-
-
-@api.exception_handler(Exception)
-def _on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    log.exception("govstack api error", path=request.path)
-    return _error(request, 500, "server_error", _("Something went wrong on our side; quote request %(id)s when "
-                                                  "reporting it.") % {"id": getattr(request, "request_id", "")})
+install_error_handlers(api, log, unnamed_field="body")
 
 
 # --- request bodies ---------------------------------------------------------------------------------------------
@@ -299,13 +276,71 @@ def _page_url(request: HttpRequest, page: int) -> str:
 # Literal paths come before the parameterised ones they would otherwise match.
 
 
-@api.get("/data/myPersonalDataUsage", operation_id="DPU", summary="myPersonalDataUsage (not built yet)")
-@api.get("/data/MyPersonalDataUsage/1.0", operation_id="DPU_versioned", include_in_schema=False)
-def my_personal_data_usage(request: HttpRequest) -> HttpResponse:
-    """Who has read a person's data: not built yet. It belongs to the privacy issue (the citizens' side of the
-    audit trail); until then it answers 501 saying so."""
-    return _error(request, 501, "not_implemented", _("Personal data usage is not available through this API yet; "
-                                                     "it comes with the citizens' privacy pages."))
+# Who read a person's data is the privacy app's query (above this app): it registers it when it starts.
+PersonalDataUsage = Callable[[str, Registry], list[dict[str, Any]]]
+_personal_data_usage: list[PersonalDataUsage] = []
+
+
+def register_personal_data_usage(provider: PersonalDataUsage) -> None:
+    """Answer myPersonalDataUsage with `provider(subject, registry)`: the spec's PersonalDataUsage items."""
+    _personal_data_usage[:] = [provider]
+
+
+class DataReference(Schema):
+    ReferenceID: str
+
+
+class PersonalDataUsageItem(Schema):
+    """The spec's PersonalDataUsage (its spelling of `refrences` kept)."""
+
+    id: str
+    readerId: str
+    readerInitials: str
+    readerInstitutionId: str
+    readerInstitutionName: str
+    readerApplicationName: str
+    searchDateTime: str
+    refrences: list[DataReference]
+
+
+def _data_subject(user_id: str) -> str:
+    subject = user_id.strip().upper()
+    if not subject:
+        raise BadRequest(_("Name the person."), [FieldProblem("userId", _("This parameter is required."))])
+    if not (ric.is_valid(subject) or uscc.is_valid(subject)):
+        raise BadRequest(_("Invalid ID supplied."), [FieldProblem("userId", _("not a valid resident ID number or "
+                                                                              "unified social credit code"))])
+    return subject
+
+
+@api.get("/data/myPersonalDataUsage", operation_id="DPU", summary="myPersonalDataUsage",
+         response={200: list[PersonalDataUsageItem]})
+@api.get("/data/MyPersonalDataUsage/1.0", operation_id="DPU_versioned", include_in_schema=False,
+         response={200: list[PersonalDataUsageItem]})
+def my_personal_data_usage(request: HttpRequest, userId: str = "", databaseId: str = "",
+                           ) -> list[dict[str, Any]] | HttpResponse:
+    """Who has read a person's data in one registry (see the module's docstring for who may ask)."""
+    caller = caller_of(request)
+    purpose, _case = door.check_statement(purpose_of(request))
+    subject = _data_subject(userId)
+    if not databaseId.strip():
+        raise BadRequest(_("Name the registry."), [FieldProblem("databaseId", _("This parameter is required."))])
+    reader = caller.reader()
+    registry = registry_or_refused(reader, databaseId.strip(), purpose=purpose, action="exchange.usage_refused")
+    if not purpose or registry.department_id != caller.client.department_id:
+        error = door.Refused(door.Reason.NO_GRANT if purpose else door.Reason.NO_PURPOSE)
+        audit.record_alone("exchange.usage_refused", reader.actor(), object_type="registry", object_id=registry.code,
+                           purpose=purpose, result=Result.DENIED,
+                           detail={"reason": error.code, "calling_system": reader.calling_system})
+        raise error
+    if not _personal_data_usage:
+        return _error(request, 501, "not_implemented", _("Personal data usage is not available on this node."))
+    with transaction.atomic():
+        items = _personal_data_usage[0](subject, registry)
+        audit.record("exchange.personal_data_usage", reader.actor(), object_type="registry", object_id=registry.code,
+                     subjects=[subject], purpose=purpose,
+                     detail={"calling_system": reader.calling_system, "count": len(items)})
+    return items
 
 
 @api.get("/data/{registryName}/{versionNumber}", operation_id="list", summary="list")

@@ -120,6 +120,9 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
     yield reverse_or_none("portal:home"), _("Home")
     if persona != PUBLIC:
         yield reverse_or_none("portal:dashboard"), _("My dashboard")
+    if persona == CITIZEN:
+        yield reverse_or_none("privacy:index"), _("My data")
+        yield reverse_or_none("privacy:consents"), _("My consents")
     yield reverse_or_none("portal:departments"), _("Departments")
     yield reverse_or_none("portal:calendar"), _("Working-day calendar")
     if persona in (AUDITOR, ADMIN) and user is not None and user.has_perm("audit.view_auditentry"):
@@ -127,18 +130,34 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("identity:login-events"), _("Login events")
     if persona == AUDITOR:
         yield reverse_or_none("audit:alerts"), _("Anomaly alerts")
+    if persona in (AUDITOR, ADMIN) and user is not None and user.has_perm("privacy.view_hiddenaccess"):
+        yield reverse_or_none("privacy:hidden-accesses"), _("Hidden accesses")
     if persona in (DATA_OFFICER, ADMIN, LEADER) and user is not None and user.has_perm("catalog.view_resource"):
         yield reverse_or_none("catalog:list"), _("Data catalog")
     if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_sharingrequest"):
         yield reverse_or_none("exchange:requests"), _("Sharing requests")
     if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_grant"):
         yield reverse_or_none("exchange:grants"), _("Grants")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_dataobjection"):
+        yield reverse_or_none("exchange:objections"), _("Data objections")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_subscription"):
+        yield reverse_or_none("exchange:subscriptions"), _("Subscriptions")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("privacy.answer_objection"):
+        yield reverse_or_none("privacy:objection-queue"), _("Objections to accesses")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("registries.change_record"):
+        yield reverse_or_none("privacy:correction-queue"), _("Correction requests")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("exchange.view_usage"):
+        yield reverse_or_none("exchange:usage"), _("Usage statistics")
     if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("registries.view_registry"):
         yield reverse_or_none("registries:list"), _("Registries")
     if persona not in (PUBLIC, CITIZEN) and user is not None and user.has_perm("registries.view_record"):
         yield reverse_or_none("records:index"), _("Records")
     if persona in (DATA_OFFICER, ADMIN):
         yield reverse_or_none("identity:api-clients"), _("API clients")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("privacy.publish_noticeversion"):
+        yield reverse_or_none("privacy:notices"), _("Privacy notices")
+    if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("privacy.view_dataagreement"):
+        yield reverse_or_none("privacy:agreements"), _("Data agreements")
     yield (API_DOCS_PATH if path_exists(API_DOCS_PATH) else None), _("API documentation")
     # Django's admin lets in only active users with is_staff, administrators included.
     if persona not in (PUBLIC, CITIZEN) and getattr(user, "is_staff", False):
@@ -146,14 +165,10 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
 
 
 def navigation_for(request: HttpRequest) -> list[NavItem]:
-    """The primary navigation for this request: pages that exist and that the visitor may use."""
+    """The primary navigation for this request: pages that exist and that the visitor may use. The current item
+    is the one whose address matches the most of the path (/privacy/consents/ is "My consents", not "My data")."""
     persona = request_persona(request)
-    items: list[NavItem] = []
-    current_found = False
-    for url, label in _candidates(request, persona):
-        if url is None:
-            continue
-        current = not current_found and _is_current(request.path, url)
-        current_found = current_found or current
-        items.append(NavItem(url=url, label=label, current=current))
-    return items
+    found = [(url, label) for url, label in _candidates(request, persona) if url is not None]
+    matching = [url for url, _label in found if _is_current(request.path, url)]
+    current_url = max(matching, key=len, default=None)
+    return [NavItem(url=url, label=label, current=url == current_url) for url, label in found]

@@ -186,7 +186,11 @@ class GrantUsage(models.Model):
 
 class ConsentRecord(models.Model):
     """A data subject's consent to one use: which resource, to which consumer, for what purpose, given or
-    withdrawn. The subject is kept as the keyed hash the audit trail uses, never as the number itself."""
+    withdrawn. The subject is kept as the keyed hash the audit trail uses, never as the number itself.
+
+    A consent given to a data agreement of the privacy center names the agreement and the version consented
+    to; when the agreement changes, its older versions' consents are made to expire, so the door stops counting
+    them until the subject consents again."""
 
     subject_hash = models.CharField(max_length=64, db_index=True)
     resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="consents")
@@ -195,6 +199,9 @@ class ConsentRecord(models.Model):
     given_at = models.DateTimeField(_("given at"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    agreement_ref = models.CharField(_("data agreement"), max_length=36, blank=True, db_index=True,
+                                     help_text=_("The id of the data agreement consented to, if any."))
+    agreement_version = models.PositiveIntegerField(_("agreement version"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("consent record")

@@ -275,7 +275,7 @@ def test_a_second_run_adds_and_changes_nothing(seeded: demo.SharingSeedSummary) 
 
 def test_a_story_acted_on_since_is_left_as_it_is(seeded: demo.SharingSeedSummary) -> None:
     due = request_of("YX-EDU", catalog_demo.SOCIAL_INSURANCE)
-    officer = demo._officer("YX-HRSS", "data_officer")
+    officer = demo.demo_officer("YX-HRSS", "data_officer")
     actions.answer_request(officer, due, grant=False, reasons="缴费信息请通过社保卡服务核验。")
     demo.seed_sharing()
     assert SharingRequest.objects.filter(consumer__code="YX-EDU", purpose=due.purpose).count() == 1

@@ -16,9 +16,10 @@ import time_machine
 from django.test import Client
 
 from zhengtong.audit.models import AuditEntry, Result
+from zhengtong.audit.subjects import subject_hash
 from zhengtong.conftest import resident_id
 from zhengtong.core.errors import NotPermitted
-from zhengtong.exchange import actions
+from zhengtong.exchange import actions, door
 from zhengtong.exchange.models import Grant
 from zhengtong.exchange.tests.conftest import EAST, WEST, WEST_BORN, person
 from zhengtong.identity import actions as identity
@@ -433,11 +434,50 @@ def test_delete_is_soft_and_answers_204(persons: Registry, provider: System, mak
 # --- myPersonalDataUsage ----------------------------------------------------------------------------------------
 
 
+USAGE_PURPOSE = "答复数据主体查询"
+
+
+def usage_of(system: System, subject: str, database: str = "persons", path: str = "/data/myPersonalDataUsage",
+             purpose: str | None = USAGE_PURPOSE) -> Any:
+    return system("get", DR + path + "?" + urlencode({"userId": subject, "databaseId": database}), purpose=purpose)
+
+
 @pytest.mark.parametrize("path", ["/data/myPersonalDataUsage", "/data/MyPersonalDataUsage/1.0"])
-def test_personal_data_usage_is_not_built_yet(path: str, provider: System) -> None:
-    response = provider("get", DR + path + "?userId=x&databaseId=persons", purpose=None)
-    assert status_code(response) == (501, "not_implemented")
-    assert "not available" in response.json()["message"]
+def test_personal_data_usage_tells_the_provider_who_read_the_person(
+        path: str, persons: Registry, make_grant: Callable[..., Grant], consumer: System, provider: System,
+        city: dict[str, Any]) -> None:
+    make_grant()
+    reading = door.read_record(door.Reader.system(consumer.client), persons, person(1), purpose=PURPOSE)
+    door.read_record(door.Reader.system(consumer.client), persons, person(2), purpose=PURPOSE)
+    response = usage_of(provider, person(1).lower(), path=path)
+    assert response.status_code == 200
+    (item,) = response.json()
+    read = AuditEntry.objects.filter(action="exchange.read").earliest("id")
+    assert item == {
+        "id": str(read.pk), "readerId": consumer.client.key_id, "readerInitials": "",
+        "readerInstitutionId": city["other"].credit_code, "readerInstitutionName": "西山区公安分局",
+        "readerApplicationName": "西山区警务综合平台",
+        "searchDateTime": read.occurred_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "refrences": [{"ReferenceID": f"persons{reading.record_id}"}],
+    }
+    # The answer is itself a use of the person's data, audited with them as its subject.
+    asked = AuditEntry.objects.get(action="exchange.personal_data_usage")
+    assert (asked.actor_id, asked.purpose, asked.detail["count"]) == (provider.client.key_id, USAGE_PURPOSE, 1)
+    assert asked.subjects == [subject_hash(person(1))]
+
+
+def test_personal_data_usage_answers_only_the_registrys_provider_and_checks_its_parameters(
+        persons: Registry, make_grant: Callable[..., Grant], consumer: System, provider: System) -> None:
+    make_grant()
+    assert status_code(usage_of(consumer, person(1))) == (403, "no_grant")
+    assert status_code(usage_of(provider, person(1), database="nonesuch")) == (403, "no_grant")
+    assert status_code(usage_of(provider, person(1), purpose=None)) == (403, "no_purpose")
+    bad = usage_of(provider, "EE378129277266")
+    assert status_code(bad) == (400, "bad_request") and bad.json()["details"][0]["field"] == "userId"
+    missing = provider("get", DR + "/data/myPersonalDataUsage?" + urlencode({"userId": person(1)}))
+    assert status_code(missing) == (400, "bad_request") and missing.json()["details"][0]["field"] == "databaseId"
+    assert AuditEntry.objects.filter(action="exchange.usage_refused", result=Result.DENIED).count() == 3
+    assert not AuditEntry.objects.filter(action="exchange.personal_data_usage").exists()
 
 
 # --- the database API -------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from zhengtong.core import crypto
 from zhengtong.core.errors import InvalidInput
 from zhengtong.exchange import door, exports
 from zhengtong.exchange.models import GrantStatus
+from zhengtong.exchange.queries.objections import may_raise
 from zhengtong.identity import scope
 from zhengtong.identity.models import User
 from zhengtong.registries.models import FieldType, Registry
@@ -97,7 +98,7 @@ def _filter_specs(registry: Registry, right: door.Right | None) -> list[FieldSpe
             and (spec.searchable or not spec.encrypted)]
 
 
-def _right_or_none(reader: door.Reader, registry: Registry) -> tuple[door.Right | None, door.Refused | None]:
+def right_or_none(reader: door.Reader, registry: Registry) -> tuple[door.Right | None, door.Refused | None]:
     """The reader's right, to build a form from, or the refusal. Resolving a right reads nothing and is not
     audited: a read the form then asks for goes to the door, which audits its refusal."""
     try:
@@ -106,7 +107,7 @@ def _right_or_none(reader: door.Reader, registry: Registry) -> tuple[door.Right 
         return None, error
 
 
-def _label(spec: FieldSpec) -> str:
+def field_label(spec: FieldSpec) -> str:
     return spec.label_en if _english() and spec.label_en else spec.label
 
 
@@ -131,7 +132,7 @@ class KeyForm(PurposeForm):
         super().__init__(*args, **kwargs)
         self.key_specs = list(key_specs)
         for spec in self.key_specs:
-            self.fields[KEY_PREFIX + spec.name] = forms.CharField(label=_label(spec), max_length=200)
+            self.fields[KEY_PREFIX + spec.name] = forms.CharField(label=field_label(spec), max_length=200)
         self.order_fields([KEY_PREFIX + spec.name for spec in self.key_specs])
 
     def key(self) -> dict[str, str]:
@@ -139,7 +140,7 @@ class KeyForm(PurposeForm):
 
 
 def _filter_field(spec: FieldSpec) -> forms.Field:
-    label = _label(spec)
+    label = field_label(spec)
     if spec.type == FieldType.ENUMERATION:
         english = _english()
         choices = [(c["value"], (c.get("label_en") if english else "") or c.get("label") or c["value"])
@@ -333,7 +334,7 @@ def open_locator(user: User, registry: Registry, token: str) -> door.RecordId | 
 # --- responses -----------------------------------------------------------------------------------------------
 
 
-def _refusal(request: HttpRequest, registry: Registry, error: door.Refused, *, audited: bool) -> HttpResponse:
+def refusal_page(request: HttpRequest, registry: Registry, error: door.Refused, *, audited: bool) -> HttpResponse:
     """The door's refusal as a page, with the door's status (403, 404 or 429). `audited` when it refused a
     read (which the door records), not just the form that would ask for one."""
     if error.status == 404:
@@ -352,10 +353,10 @@ def _refusal(request: HttpRequest, registry: Registry, error: door.Refused, *, a
 def _find_page(request: HttpRequest, user: User, registry: Registry, *, key_form: KeyForm | None = None,
                search_form: SearchForm | None = None, status: int = 200) -> HttpResponse:
     reader = door.Reader.staff(user)
-    right, refusal = _right_or_none(reader, registry)
+    right, refusal = right_or_none(reader, registry)
     if right is None:
         assert refusal is not None
-        return _refusal(request, registry, refusal, audited=False)
+        return refusal_page(request, registry, refusal, audited=False)
     offered = [spec.name for spec in _filter_specs(registry, right)]
     if search_form is not None and [spec.name for spec in search_form.filter_specs] != offered:
         # Built for a reader the door was about to refuse: show the fields of the right instead.
@@ -385,6 +386,8 @@ def _record_page(request: HttpRequest, user: User, registry: Registry, reading: 
         "hidden": [("locator", seal_locator(user, registry, reading.record_id)), ("purpose", purpose)],
         "purpose": purpose, "case_reference": case_reference,
         "revealed": [field for field in fields if field.revealed],
+        # Objections are about another department's data, read under a grant.
+        "can_object": right.grant is not None and may_raise(user),
     })
 
 
@@ -441,7 +444,7 @@ def record(request: HttpRequest, code: str) -> HttpResponse:
         reading = door.read_record(door.Reader.staff(user), registry, key, purpose=purpose,
                                    case_reference=case_reference)
     except door.Refused as error:
-        return _refusal(request, registry, error, audited=True)
+        return refusal_page(request, registry, error, audited=True)
     except InvalidInput as error:
         if not isinstance(form, KeyForm):
             return _incomplete(request, registry)
@@ -472,12 +475,12 @@ def reveal(request: HttpRequest, code: str) -> HttpResponse:
         reading = door.read_record(door.Reader.staff(user), registry, key, purpose=purpose,
                                    case_reference=case_reference, reveal=[field_name], reveal_reason=reason)
     except door.Refused as error:
-        return _refusal(request, registry, error, audited=True)
+        return refusal_page(request, registry, error, audited=True)
     except InvalidInput as error:
         if valid:
             _place_problems(error, form)
         return render(request, "exchange/records/reveal.html", {
-            "registry": registry, "form": form, "field_label": _label(schema.by_name[field_name]),
+            "registry": registry, "form": form, "field_label": field_label(schema.by_name[field_name]),
             "field_name": field_name,
             "hidden": [("locator", request.POST["locator"]), ("purpose", purpose)],
         }, status=422)
@@ -492,7 +495,7 @@ def search(request: HttpRequest, code: str) -> HttpResponse:
     user = _staff(request)
     registry = get_object_or_404(Registry, code=code)
     reader = door.Reader.staff(user)
-    right = _right_or_none(reader, registry)[0]  # without one, the door refuses the search below
+    right = right_or_none(reader, registry)[0]  # without one, the door refuses the search below
     form = SearchForm(request.POST, auto_id="search-%s", filter_specs=_filter_specs(registry, right))
     if not form.is_valid():
         return _find_page(request, user, registry, search_form=form, status=422)
@@ -505,7 +508,7 @@ def search(request: HttpRequest, code: str) -> HttpResponse:
         page = door.search(reader, registry, filters=form.filters(), purpose=purpose,
                            case_reference=case_reference, page=page_number, page_size=SEARCH_PAGE_SIZE)
     except door.Refused as error:
-        return _refusal(request, registry, error, audited=True)
+        return refusal_page(request, registry, error, audited=True)
     except InvalidInput as error:
         _place_problems(error, form, FILTER_PREFIX)
         return _find_page(request, user, registry, search_form=form, status=422)
@@ -535,9 +538,9 @@ def export(request: HttpRequest, code: str) -> HttpResponseBase:
     user = _staff(request)
     registry = get_object_or_404(Registry, code=code)
     reader = door.Reader.staff(user)
-    right, refusal = _right_or_none(reader, registry)
+    right, refusal = right_or_none(reader, registry)
     if refusal is not None and request.method != "POST":
-        return _refusal(request, registry, refusal, audited=False)
+        return refusal_page(request, registry, refusal, audited=False)
     names = right.fields if right is not None else [spec.name for spec in door.codec_for(registry).schema.fields]
     form = ExportForm(request.POST if request.method == "POST" else None, auto_id="export-%s",
                       field_choices=door.field_labels(registry, names, _english()),
@@ -549,11 +552,11 @@ def export(request: HttpRequest, code: str) -> HttpResponseBase:
                 filters=form.filters(), purpose=form.cleaned_data["purpose"],
                 case_reference=form.cleaned_data["case_reference"], english=_english())
         except door.Refused as error:
-            return _refusal(request, registry, error, audited=True)
+            return refusal_page(request, registry, error, audited=True)
         except InvalidInput as error:
             _place_problems(error, form, FILTER_PREFIX)
     if refusal is not None:
-        return _refusal(request, registry, refusal, audited=False)
+        return refusal_page(request, registry, refusal, audited=False)
     return render(request, "exchange/records/export.html", {
         "registry": registry, "form": form, "basis": basis_text(right, reader) if right else "",
         "purposes": COMMON_PURPOSES,

@@ -78,7 +78,7 @@ def _refused(error: DomainError) -> None:
         raise PermissionDenied(error.message) from None
 
 
-def _errors(*parts: Any) -> dict[str, Any]:
+def form_errors(*parts: Any) -> dict[str, Any]:
     """Context for the error summary at the top of a form page."""
     page_forms = [p for p in parts if p is not None and not isinstance(p, BaseFormSet)]
     formsets = [p for p in parts if isinstance(p, BaseFormSet)]
@@ -166,7 +166,7 @@ def _next_step(side: queries.RequestSide, item: SharingRequest) -> tuple[str, st
     return None
 
 
-def _listing(request: HttpRequest, sides: Sequence[Any], items_on_side: Callable[[Any], QuerySet[Any]],
+def side_listing(request: HttpRequest, sides: Sequence[Any], items_on_side: Callable[[Any], QuerySet[Any]],
              form: django_forms.Form, labels: Mapping[Any, Any]) -> dict[str, Any]:
     """A list page's common part: the side chosen (the first the user has, unless the query names another),
     the status filter, the page asked for, and the query to carry to the other pages."""
@@ -185,7 +185,7 @@ def _listing(request: HttpRequest, sides: Sequence[Any], items_on_side: Callable
 @login_required
 def request_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    listing = _listing(request, queries.request_sides(user), lambda side: queries.requests_on_side(user, side),
+    listing = side_listing(request, queries.request_sides(user), lambda side: queries.requests_on_side(user, side),
                        forms.RequestFilterForm(request.GET or None), queries.REQUEST_SIDE_LABELS)
     deadlines = queries.Deadlines.as_of()
     side = listing["side"]
@@ -221,7 +221,7 @@ def new_request(request: HttpRequest, resource_id: int) -> HttpResponse:
             messages.success(request, _("Request %(number)s is submitted.") % {"number": sharing_request.number})
             return redirect("exchange:request", sharing_request.number)
     return render(request, "exchange/sharing/request_form.html", {
-        "resource": resource, "form": form, "conditions": conditions, **_errors(form, conditions),
+        "resource": resource, "form": form, "conditions": conditions, **form_errors(form, conditions),
     })
 
 
@@ -272,7 +272,7 @@ def _step_page(request: HttpRequest, number: str, *, allowed: Callable[[User, Sh
         "sharing_request": sharing_request, "form": form, "title": title,
         "fields": [(name, labels.get(name, name)) for name in sharing_request.fields],
         "scope": scope_lines(sharing_request.row_filter, labels),
-        "state": queries.Deadlines.as_of().state(sharing_request), **_errors(form),
+        "state": queries.Deadlines.as_of().state(sharing_request), **form_errors(form),
     })
 
 
@@ -339,7 +339,7 @@ def answer_request(request: HttpRequest, number: str) -> HttpResponse:
         "sharing_request": sharing_request, "answer": answer, "terms": terms, "conditions": conditions,
         "fields": [(name, labels.get(name, name)) for name in sharing_request.fields],
         "scope": scope_lines(sharing_request.row_filter, labels),
-        "state": queries.Deadlines.as_of().state(sharing_request), **_errors(answer, terms, conditions),
+        "state": queries.Deadlines.as_of().state(sharing_request), **form_errors(answer, terms, conditions),
     })
 
 
@@ -364,7 +364,7 @@ def withdraw_request(request: HttpRequest, number: str) -> HttpResponse:
 @login_required
 def grant_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    listing = _listing(request, queries.grant_sides(user), lambda side: queries.grants_on_side(user, side),
+    listing = side_listing(request, queries.grant_sides(user), lambda side: queries.grants_on_side(user, side),
                        forms.GrantFilterForm(request.GET or None), queries.GRANT_SIDE_LABELS)
     return render(request, "exchange/sharing/grant_list.html", {
         **listing, "today": timezone.localdate(),
@@ -420,7 +420,7 @@ def change_grant(request: HttpRequest, number: str) -> HttpResponse:
             return redirect("exchange:grant", grant.number)
     return render(request, "exchange/sharing/grant_form.html", {
         "grant": grant, "terms": terms, "conditions": conditions, "reason": reason,
-        **_errors(terms, conditions, reason),
+        **form_errors(terms, conditions, reason),
     })
 
 
@@ -459,5 +459,5 @@ def grant_status(request: HttpRequest, number: str, change: str) -> HttpResponse
             return redirect("exchange:grant", grant.number)
     return render(request, "exchange/sharing/grant_status_form.html", {
         "grant": grant, "form": form, "change": change, "title": str(title) % {"number": grant.number},
-        "explanation": explanation, **_errors(form),
+        "explanation": explanation, **form_errors(form),
     })

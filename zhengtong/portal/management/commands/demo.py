@@ -13,12 +13,21 @@ import sys
 import unicodedata
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from zhengtong.catalog.demo import seed_catalog
 from zhengtong.exchange.demo import clients_text, seed_sharing
+from zhengtong.exchange.demo_objections import seed_objections
+from zhengtong.exchange.demo_proxy import seed_proxy
+from zhengtong.exchange.demo_subscriptions import seed_subscriptions
+from zhengtong.exchange.demo_usage import seed_usage
 from zhengtong.identity.demo import DEFAULT_SEED, DemoSummary, seed_demo_city
+from zhengtong.privacy.demo import seed_consent
+from zhengtong.privacy.demo_accesses import seed_accesses
+from zhengtong.privacy.demo_cases import seed_cases
+from zhengtong.privacy.demo_notices import seed_notices
 from zhengtong.registries.demo import seed_registries
 
 WORKER_STOP_SECONDS = 10
@@ -79,8 +88,16 @@ class Command(BaseCommand):
         )
         self.stdout.write(seed_registries(seed=seed, progress=verbosity >= 1).describe())
         self.stdout.write(seed_catalog().describe())
+        self.stdout.write(seed_notices(seed=seed).describe())
+        self.stdout.write(seed_consent(seed=seed).describe())
         sharing = seed_sharing(seed=seed)
         self.stdout.write(sharing.describe())
+        self.stdout.write(seed_proxy(seed=seed, base_url=f"http://{host}:{port}").describe())
+        self.stdout.write(seed_subscriptions(seed=seed).describe())
+        self.stdout.write(seed_objections(seed=seed).describe())
+        self.stdout.write(seed_usage(seed=seed).describe())
+        self.stdout.write(seed_accesses(seed=seed).describe())
+        self.stdout.write(seed_cases(seed=seed).describe())
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Demo logins 演示账号") + f" (password for all: {summary.password})")
         self.stdout.write(logins_table(summary))
@@ -95,6 +112,9 @@ class Command(BaseCommand):
         self._serve(host, port)
 
     def _serve(self, host: str, port: int) -> None:
+        # The demo's department API (exchange/demo_proxy.py) is served by this same server, on loopback, which
+        # the gateway otherwise refuses to call.
+        settings.PROXY_ALLOWED_NETWORKS = [*settings.PROXY_ALLOWED_NETWORKS, "127.0.0.1/32"]
         # The worker runs background tasks; it inherits this process's environment (database, var directory).
         worker = subprocess.Popen([sys.executable, "-m", "zhengtong", "worker"])  # noqa: S603
         self.stdout.write(f"Started the background worker (pid {worker.pid}).")

@@ -1,5 +1,7 @@
 """`zhengtong worker`: background tasks from the database queue, the audit trail's sequencer beside them, and
-the periodic work that nobody asks for (the anomaly rules, the deadlines of sharing requests)."""
+the periodic work that nobody asks for (the anomaly rules; the deadlines of sharing requests, data objections,
+citizens' objections and correction requests; collecting the changes subscriptions follow and delivering
+their webhooks)."""
 
 import threading
 from typing import Any
@@ -10,13 +12,26 @@ from django_tasks.base import Task
 
 from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tasks import evaluate_recent_anomalies
-from zhengtong.exchange.tasks import check_sharing_deadlines
+from zhengtong.exchange.tasks import (
+    check_objection_deadlines,
+    check_sharing_deadlines,
+    collect_subscription_changes,
+    deliver_webhooks,
+)
+from zhengtong.privacy.tasks import check_case_deadlines
 
 ANOMALY_INTERVAL_SECONDS = 60.0
 # Reminders and overdue notices are sent once per deadline, so checking often only makes them prompt.
 DEADLINE_INTERVAL_SECONDS = 15 * 60.0
+# Subscribers expect changes within a minute; both tasks are safe to run in several workers at once.
+COLLECT_INTERVAL_SECONDS = 30.0
+DELIVERY_INTERVAL_SECONDS = 15.0
 PERIODIC = ((evaluate_recent_anomalies, ANOMALY_INTERVAL_SECONDS, "anomalies"),
-            (check_sharing_deadlines, DEADLINE_INTERVAL_SECONDS, "sharing-deadlines"))
+            (check_sharing_deadlines, DEADLINE_INTERVAL_SECONDS, "sharing-deadlines"),
+            (check_objection_deadlines, DEADLINE_INTERVAL_SECONDS, "objection-deadlines"),
+            (check_case_deadlines, DEADLINE_INTERVAL_SECONDS, "privacy-case-deadlines"),
+            (collect_subscription_changes, COLLECT_INTERVAL_SECONDS, "subscription-changes"),
+            (deliver_webhooks, DELIVERY_INTERVAL_SECONDS, "webhook-deliveries"))
 
 
 def _schedule(periodic_task: Task[[], Any], interval: float, stop: threading.Event) -> None:
@@ -26,8 +41,8 @@ def _schedule(periodic_task: Task[[], Any], interval: float, stop: threading.Eve
 
 
 class Command(BaseCommand):
-    help = ("Run background tasks (django-tasks database backend), the audit sequencer, the anomaly rules and the "
-            "sharing deadlines.")
+    help = ("Run background tasks (django-tasks database backend), the audit sequencer, the anomaly rules, the "
+            "deadlines of sharing requests, objections and corrections, and subscription deliveries.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls of the task queue")
