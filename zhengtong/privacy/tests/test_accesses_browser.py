@@ -1,8 +1,8 @@
 """My data and who used it in a real browser: a department's system has read the citizen's record; the citizen
 logs in, opens the privacy center from the navigation, sees their records, finds the department's read on "who
-used my data", filters by department, and verifies its proof in place (htmx) — verified against the signed tree
-head. axe-core finds no serious or critical WCAG 2.1 A/AA violation on any page of the way, elder-friendly mode
-included.
+used my data", filters by department, verifies its proof in place (htmx) — verified against the signed tree
+head — and objects to the read, which the data governance office then finds in its queue. axe-core finds no
+serious or critical WCAG 2.1 A/AA violation on any page of the way, elder-friendly mode included.
 
 Selectors avoid visible words, so the test holds in either language.
 """
@@ -22,7 +22,8 @@ from zhengtong.audit.sequencer import Sequencer
 from zhengtong.exchange.models import Grant
 from zhengtong.identity.models import ApiClient, User
 from zhengtong.portal.context_processors import ELDER_COOKIE
-from zhengtong.portal.tests.test_browser import log_in
+from zhengtong.portal.tests.test_browser import log_in, log_out
+from zhengtong.privacy.models import Objection
 from zhengtong.privacy.tests.test_data_usage import gateway_read
 
 pytestmark = pytest.mark.browser
@@ -39,7 +40,8 @@ def at(page: Page, url: str) -> None:
 
 def test_a_citizen_sees_their_data_and_who_used_it_and_verifies_a_read(
         page: Page, live_server: Any, citizen_user: User, make_grant: Callable[..., Grant],
-        consumer_client: tuple[ApiClient, str], assert_accessible: Callable[[Page, str], None]) -> None:
+        consumer_client: tuple[ApiClient, str], governance: User,
+        assert_accessible: Callable[[Page, str], None]) -> None:
     make_grant()
     entry = gateway_read(consumer_client[1])
     Sequencer().step()
@@ -74,3 +76,17 @@ def test_a_citizen_sees_their_data_and_who_used_it_and_verifies_a_read(
     page.goto(reverse("privacy:verify", args=[entry]))
     expect(page.locator("main [data-proof=verified]")).to_be_visible()
     assert_accessible(page, "verify-elder")
+
+    page.goto(reverse("privacy:usage"))
+    page.locator(f"tr[data-entry='{entry}'] a[href='{reverse('privacy:new-objection', args=[entry])}']").click()
+    page.locator("main form[method=post] [name=reason]").fill("我没有在该部门办理过业务。")
+    page.locator("main form[method=post] button[type=submit]").click()
+    objection = Objection.objects.get()
+    at(page, reverse("privacy:objection", args=[objection.number]))
+    assert objection.audit_entry_id == entry
+    log_out(page)
+
+    log_in(page, governance)
+    page.goto(reverse("privacy:objection-queue"))
+    expect(page.locator(f"main a[href='{reverse('privacy:answer-objection', args=[objection.number])}']")
+           ).to_be_visible()
