@@ -194,7 +194,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(PREFIX + "PROXY_COOLDOWN", _parse_int_between(1, 3600), 30,
             "seconds an open circuit waits before one trial call"),
     Setting(PREFIX + "PROXY_ALLOWED_NETWORKS", _parse_networks, [],
-            "loopback or other special addresses a department's API may have (link-local addresses never)"),
+            "networks besides public addresses where departments' APIs may be: the extranet, loopback "
+            "(never link-local)"),
     Setting(PREFIX + "WEBHOOK_ALLOWED_NETWORKS", _parse_networks, [],
             "private networks (CIDR) that subscription webhooks may be delivered to, e.g. the e-government extranet"),
     Setting(PREFIX + "BENCH_BASELINE", _parse_bool, False,

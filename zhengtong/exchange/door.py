@@ -790,6 +790,9 @@ def _service_pseudonym_key(resource: Resource, consumer: str) -> bytes:
                               SERVICE_PSEUDONYMS + f"{resource.code}\x00{consumer}".encode())
 
 
+CHANGING_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+
+
 def resolve_service_right(reader: Reader, resource: Resource) -> ServiceRight:
     """The reader's right to call the API `resource`, or Refused. Systems and staff only: a citizen or the
     public reach departments' APIs through the services built on them, never directly."""
@@ -806,6 +809,9 @@ def resolve_service_right(reader: Reader, resource: Resource) -> ServiceRight:
         return ServiceRight("department", resource, tuple(items), {n: default_rule(i) for n, i in items.items()},
                             legal_basis=_("official duties"), pseudonym_key=key, declared=frozenset(items))
     grant = _grant_in_force(reader, resource.pk)
+    if (resource.http_method or "GET") in CHANGING_METHODS and not grant.may_write:
+        # POST stays a read: departments' verification APIs (核验) take their question as a POST body.
+        raise Refused(Reason.NO_GRANT)
     rules = _grant_rules(grant, items)
     return ServiceRight("grant", resource, tuple(rules), rules, grant.row_filter, grant,
                         legal_basis=grant.legal_basis or grant.get_basis_display(), pseudonym_key=key,
@@ -842,8 +848,9 @@ def call_service(reader: Reader, resource: Resource, *, purpose: str, params: Se
 
     Data subjects are the identity numbers in the request (the people the call asks about) and in the rows
     returned. Under a consent grant, the people named in the request must all have consented (checked before
-    the call); a request that names nobody keeps only the rows whose subjects all consented, and a single
-    object answer whose subjects did not is refused."""
+    the call), and every row is checked again for the people it names (a row naming nobody is about the people
+    asked about): rows about anyone who did not consent are left out, and a single object answer is refused. So
+    naming one consenting person in a stray parameter does not open other people's rows."""
     purpose, case_reference = check_statement(purpose, case_reference)
     asked_about = identifiers_in([[value for _name, value in params], body])
     try:
@@ -863,7 +870,7 @@ def call_service(reader: Reader, resource: Resource, *, purpose: str, params: Se
     answer = _call_upstream(reader, resource, right, purpose, case_reference, params, body)
     try:
         with transaction.atomic():
-            rows = _kept_rows(right, answer.rows, answer.single, consent_per_row=not asked_about)
+            rows = _kept_rows(right, answer.rows, answer.single, asked_about)
             items, subjects = [], list(asked_about)
             masked: set[str] = set()
             for row in rows:
@@ -905,11 +912,12 @@ def _call_upstream(reader: Reader, resource: Resource, right: ServiceRight, purp
         raise
 
 
-def _kept_rows(right: ServiceRight, rows: Sequence[dict[str, Any]], single: bool, *, consent_per_row: bool
+def _kept_rows(right: ServiceRight, rows: Sequence[dict[str, Any]], single: bool, asked_about: Sequence[str]
                ) -> list[dict[str, Any]]:
-    """The rows the right covers: within the row scope and, under a consent grant whose request named nobody,
-    about people who all consented. A single object outside them is refused; rows of a list are left out."""
-    on_consent = right.grant is not None and right.grant.basis == Basis.CONSENT and consent_per_row
+    """The rows the right covers: within the row scope and, under a consent grant, about people who all
+    consented (a row naming nobody is about the people asked about). A single object outside them is refused;
+    rows of a list are left out."""
+    on_consent = right.grant is not None and right.grant.basis == Basis.CONSENT
     kept = []
     for row in rows:
         try:
@@ -917,7 +925,7 @@ def _kept_rows(right: ServiceRight, rows: Sequence[dict[str, Any]], single: bool
                 raise Refused(Reason.OUTSIDE_ROW_SCOPE)
             if on_consent:
                 assert right.grant is not None
-                subjects = identifiers_in([row.get(name) for name in right.fields])
+                subjects = identifiers_in([row.get(name) for name in right.fields]) or list(asked_about)
                 if not subjects:
                     raise Refused(Reason.CONSENT_MISSING)
                 _check_consent(right.grant, subjects)

@@ -24,9 +24,10 @@ attempts it took) → after PROXY_COOLDOWN seconds one trial call is let through
 makes sure only one process gets it) → closed when it succeeds, open again when it fails. Rejections (4xx) show
 the API is up and count as answered.
 
-Addresses: the host is resolved once per attempt; every address must be public or private (10/8, 172.16/12,
-192.168/16, fc00::/7) — government APIs live on the government extranet — or be listed in
-PROXY_ALLOWED_NETWORKS (loopback, for an API on the same host). Link-local addresses (169.254.0.0/16, the cloud
+Addresses: the host is resolved once per attempt; every address must be public or in a network the operator
+lists in PROXY_ALLOWED_NETWORKS (the government extranet's ranges, loopback for an API on the same host): a
+department's data officer who catalogues an API must not be able to point the gateway at the platform's own
+internal services. Link-local addresses (169.254.0.0/16, the cloud
 metadata service, and fe80::/10) are never called, even if listed; neither are multicast, unspecified and
 reserved addresses. The connection goes to the checked address (the Host header and TLS name stay the host's),
 so DNS cannot answer differently between the check and the call, and redirects are not followed.
@@ -63,8 +64,6 @@ BACKOFF_SECONDS = 0.2  # before the first retry; doubled for each further one, w
 UPSTREAM_FAULTS = frozenset({401, 403, 407, 408, 429})
 # Where an object answer carries its rows: {"data": [...]}, {"code": 0, "data": {...}}.
 ENVELOPE_KEYS = ("data", "items", "records", "results", "rows", "list", "result")
-PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                                                           "fc00::/7"))
 ERROR_TEXT_LIMIT = 500  # Upstream.last_error
 
 sleep: Callable[[float], None] = time.sleep  # tests replace it to see the backoff without waiting
@@ -175,7 +174,7 @@ def address_permitted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
         return False
     if any(address in ipaddress.ip_network(n, strict=False) for n in settings.PROXY_ALLOWED_NETWORKS):
         return True
-    return address.is_global or any(address in network for network in PRIVATE_NETWORKS)
+    return address.is_global
 
 
 def _checked_address(target: Target) -> str:

@@ -355,7 +355,9 @@ def _event(subscription: Subscription, source: _Source, registry: Registry, read
         "id": f"{subscription.number}-{sequence}", "subscription": subscription.number, "sequence": sequence,
         "action": source.action, "resource": subscription.resource.code, "registry": registry.code,
         "record_id": source.record_id, "version": reading.version if reading else None,
-        "changed_fields": [name for name in source.changed if name in subscription.fields],
+        # Only names the right still covers: a narrowed grant's fields are not even named.
+        "changed_fields": [name for name in source.changed if name in subscription.fields
+                           and (reading is None or name in reading.values)],
         "values": _plain_json(reading.values) if reading else None,
         "masked": list(reading.masked) if reading else [],
         "occurred_at": source.at.isoformat(), "read_at": now.isoformat(),

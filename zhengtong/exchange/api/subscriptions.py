@@ -88,7 +88,8 @@ class EventOut(Schema):
     created_at: dt.datetime
     delivered_at: dt.datetime | None
     dead_at: dt.datetime | None
-    payload: dict[str, Any]
+    # No values: record values leave only to the subscribing system, by webhook or pull, as its right allows.
+    changed_fields: list[str] = Field(description="The fields the change touched, without their values.")
 
 
 class PullOut(Schema):
@@ -146,7 +147,7 @@ def _event_out(event: Event) -> EventOut:
                     attempts=event.attempts, next_attempt_at=event.next_attempt_at,
                     last_status_code=event.last_status_code, last_error=event.last_error,
                     created_at=event.created_at, delivered_at=event.delivered_at, dead_at=event.dead_at,
-                    payload=dict(event.payload))
+                    changed_fields=list(event.payload.get("changed_fields", [])))
 
 
 def _visible(request: HttpRequest, number: str) -> Subscription:

@@ -95,7 +95,7 @@ def _handler(upstream: DepartmentApi) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(content)
 
-        do_GET = do_POST = _serve
+        do_GET = do_POST = do_PUT = _serve
 
     return Handler
 
@@ -303,6 +303,19 @@ def test_a_suspended_grant_is_refused(client: Client, service: Resource, grant_f
     assert upstream.requests == []
 
 
+def test_an_api_that_changes_data_needs_a_grant_that_may_write(
+        client: Client, make_service: Callable[..., Resource], grant_for: Callable[..., Grant], credential: str,
+        upstream: DepartmentApi) -> None:
+    service = make_service(method="PUT")
+    grant = grant_for(service)
+    assert error_of(call(client, service, credential)) == (403, "no_grant")
+    assert upstream.requests == []
+    Grant.objects.filter(pk=grant.pk).update(may_write=True)
+    upstream.answers = [("json", 200, ANSWER)]
+    assert call(client, service, credential).status_code == 200
+    assert len(upstream.requests) == 1
+
+
 def test_the_quota_is_checked_before_the_call_and_only_answered_calls_count(
         client: Client, service: Resource, grant_for: Callable[..., Grant], credential: str,
         upstream: DepartmentApi) -> None:
@@ -334,6 +347,11 @@ def test_under_a_consent_grant_rows_of_people_who_did_not_consent_are_left_out(
     upstream.answers = [("json", 200, [{"resident_id": ASKED, "name": "王小明"}, stranger, {"name": "无号码"}])]
     body = call(client, service, credential, district="330106").json()
     assert body["items"] == [{"resident_id": ASKED, "name": "王小明"}]
+
+    # Naming the consenting person in a parameter the API ignores opens nobody else's rows.
+    upstream.answers = [("json", 200, [{"resident_id": ASKED, "name": "王小明"}, stranger, {"name": "无号码"}])]
+    body = call(client, service, credential, district="330106", junk=ASKED).json()
+    assert body["items"] == [{"resident_id": ASKED, "name": "王小明"}, {"resident_id": None, "name": "无号码"}]
 
 
 # --- failures of the API ----------------------------------------------------------------------------------------
@@ -448,7 +466,7 @@ def test_the_circuit_opens_lets_one_trial_through_and_closes(
             assert error_of(call(client, service, credential)) == (502, "upstream_error")
         assert counters(service).state == CircuitState.OPEN
         response = call(client, service, credential)
-        assert error_of(response) == (503, "circuit_open") and "30 seconds" in response.json()["message"]
+        assert error_of(response) == (503, "circuit_open") and "30" in response.json()["message"]
         assert len(upstream.requests) == 3 and counters(service).rejected == 1
 
         traveller.shift(dt.timedelta(seconds=31))  # the cool-down is over: one trial, which fails
@@ -499,13 +517,19 @@ def test_loopback_is_called_only_when_listed(
 
 
 @pytest.mark.parametrize(("address", "permitted"), [
-    ("8.8.8.8", True), ("10.12.0.5", True), ("172.20.1.1", True), ("192.168.3.4", True), ("fd00::1", True),
+    ("8.8.8.8", True), ("10.12.0.5", False), ("172.20.1.1", False), ("192.168.3.4", False), ("fd00::1", False),
     ("127.0.0.1", False), ("169.254.169.254", False), ("::ffff:169.254.169.254", False), ("fe80::1", False),
     ("0.0.0.0", False), ("224.0.0.1", False), ("100.64.0.1", False),
 ])
 def test_which_addresses_the_gateway_calls(settings: Any, address: str, permitted: bool) -> None:
     settings.PROXY_ALLOWED_NETWORKS = []
     assert proxy.address_permitted(ipaddress.ip_address(address)) is permitted
+
+
+def test_the_operator_opens_the_extranet_but_never_link_local(settings: Any) -> None:
+    settings.PROXY_ALLOWED_NETWORKS = ["10.0.0.0/8", "169.254.0.0/16"]
+    assert proxy.address_permitted(ipaddress.ip_address("10.12.0.5"))
+    assert not proxy.address_permitted(ipaddress.ip_address("169.254.169.254"))
 
 
 # --- settings ---------------------------------------------------------------------------------------------------

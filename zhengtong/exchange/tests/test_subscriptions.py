@@ -19,6 +19,7 @@ import pytest
 import time_machine
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.test import Client
 from django.utils import timezone
 
 from zhengtong.audit.models import AuditEntry, Result
@@ -53,6 +54,13 @@ class Receiver:
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _headers, body in self.received]
+
+
+@pytest.fixture
+def client(client: Client) -> Client:
+    """Pages in English, whatever the platform's default language: the assertions read English words."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
 
 
 @pytest.fixture
@@ -266,6 +274,7 @@ def test_a_dead_letter_replay_is_for_the_consumer_and_the_office_only(
     assert response.status_code == 422 and response.json()["details"][0]["field"] == "sequences"
     dead = send(client, "get", f"/{subscription.number}/deliveries?status=dead", credential=consumer_client[1])
     assert [(e["sequence"], e["last_status_code"], e["attempts"]) for e in dead.json()] == [(1, 400, 1)]
+    assert all("values" not in e and "payload" not in e for e in dead.json())  # values go only by webhook or pull
     wrong = send(client, "get", f"/{subscription.number}/deliveries?status=lost", credential=consumer_client[1])
     assert wrong.status_code == 422 and wrong.json()["details"][0]["field"] == "status"
     client.force_login(governance)

@@ -58,6 +58,13 @@ upstream, make_service, service, grant_for = (test_proxy.upstream, test_proxy.ma
 
 
 @pytest.fixture
+def client(client: Client) -> Client:
+    """Pages in English, whatever the platform's default language: the assertions read English words."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
 def credential(consumer_client: tuple[ApiClient, str]) -> str:
     return consumer_client[1]
 

@@ -5,6 +5,7 @@ decide corrections. A case outside the caller's reach is a 404; a step the calle
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
@@ -96,11 +97,12 @@ def _objection_out(objection: Objection, deadlines: queries.Deadlines) -> Object
         answer=objection.answer)
 
 
-def _correction_out(correction: CorrectionRequest, deadlines: queries.Deadlines) -> CorrectionOut:
+def _correction_out(correction: CorrectionRequest, deadlines: queries.Deadlines, user: Any) -> CorrectionOut:
     return CorrectionOut(
         number=correction.number, status=correction.status, registry=correction.registry.code,
         record_id=correction.record_id, provider=correction.provider.code, field=correction.field,
-        field_label=correction.field_label, requested_value=correction.requested_value, reason=correction.reason,
+        field_label=correction.field_label, requested_value=queries.requested_value_shown(user, correction),
+        reason=correction.reason,
         evidence_name=correction.evidence_name, evidence_type=correction.evidence_type,
         evidence_size=correction.evidence_size, submitted_at=correction.submitted_at, due=correction.due,
         overdue=queries.state(deadlines, correction) == queries.DueState.OVERDUE, decided_at=correction.decided_at,
@@ -158,7 +160,7 @@ def list_corrections(request: HttpRequest) -> list[CorrectionOut]:
     deadlines = queries.Deadlines.as_of()
     corrections = queries.own_corrections(user) if getattr(user, "citizen", None) is not None else \
         queries.correction_queue(user, queries.Queue.WAITING)
-    return [_correction_out(c, deadlines) for c in corrections[:500]]
+    return [_correction_out(c, deadlines, request.user) for c in corrections[:500]]
 
 
 @router.post("/privacy/corrections", response={201: CorrectionOut}, summary="Request a correction of your record")
@@ -171,7 +173,7 @@ def create_correction(request: HttpRequest, registry: Form[str], record_id: Form
     content = evidence.read(actions.MAX_EVIDENCE_BYTES + 1)
     correction = actions.request_correction(user, registry=found, record_id=record_id, field=field, value=value,
                                             reason=reason, evidence=actions.Evidence(evidence.name or "", content))
-    return Status(201, _correction_out(correction, queries.Deadlines.as_of()))
+    return Status(201, _correction_out(correction, queries.Deadlines.as_of(), request.user))
 
 
 def _correction(request: HttpRequest, number: str) -> CorrectionRequest:
@@ -183,7 +185,7 @@ def _correction(request: HttpRequest, number: str) -> CorrectionRequest:
 
 @router.get("/privacy/corrections/{number}", response=CorrectionOut, summary="One correction request")
 def read_correction(request: HttpRequest, number: str) -> CorrectionOut:
-    return _correction_out(_correction(request, number), queries.Deadlines.as_of())
+    return _correction_out(_correction(request, number), queries.Deadlines.as_of(), request.user)
 
 
 @router.post("/privacy/corrections/{number}/decide", response=CorrectionOut,
@@ -191,4 +193,4 @@ def read_correction(request: HttpRequest, number: str) -> CorrectionOut:
 def decide_correction(request: HttpRequest, number: str, data: DecideIn) -> CorrectionOut:
     correction = actions.decide_correction(_person(request), _correction(request, number), accept=data.accept,
                                            reason=data.reason)
-    return _correction_out(correction, queries.Deadlines.as_of())
+    return _correction_out(correction, queries.Deadlines.as_of(), request.user)

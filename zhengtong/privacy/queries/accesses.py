@@ -29,6 +29,7 @@ from django.utils.translation import gettext_noop
 from zhengtong.audit import proofs
 from zhengtong.audit.models import ActorKind, AuditEntry, AuditLeaf, AuditSubject, Result, SigningKeyRecord
 from zhengtong.audit.subjects import subject_hash
+from zhengtong.catalog.models import Resource
 from zhengtong.core.errors import DomainError, NotPermitted
 from zhengtong.exchange import door
 from zhengtong.identity.models import Department
@@ -36,7 +37,8 @@ from zhengtong.identity.roles import ROLE_LABELS
 from zhengtong.privacy.models import HiddenAccess
 from zhengtong.registries.models import Registry, RegistryField
 
-ACCESS_ACTIONS = ("exchange.read", "exchange.reveal", "exchange.search", "exchange.export")
+# Reads of registries and calls to departments' own APIs (proxied resources) that named the person.
+ACCESS_ACTIONS = ("exchange.read", "exchange.reveal", "exchange.search", "exchange.export", "exchange.read_service")
 # Kept in the trail as written; shown translated.
 MY_DATA_PURPOSE = gettext_noop("data subject access")
 DOWNLOAD_PURPOSE = gettext_noop("data subject access: a downloaded copy")
@@ -232,9 +234,13 @@ def _labelled(registry_code: str, names: Iterable[str], labels: dict[tuple[str, 
 
 
 def _registry_names(codes: Iterable[str]) -> dict[str, str]:
+    """Names of registries by code, and of the departments' APIs (catalog resources) a service read names."""
     english = _english()
-    return {r.code: (r.name_en if english and r.name_en else r.name)
-            for r in Registry.objects.filter(code__in=set(codes))}
+    codes = set(codes)
+    names = {r.code or "": r.name for r in Resource.objects.filter(code__in=codes)}
+    names.update({r.code: (r.name_en if english and r.name_en else r.name)
+                  for r in Registry.objects.filter(code__in=codes)})
+    return names
 
 
 def _disclosures(entry_ids: Sequence[int]) -> dict[int, list[Disclosure]]:

@@ -13,13 +13,16 @@ from typing import Any, cast
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from zhengtong.audit.models import AuditEntry, AuditSubject
+from zhengtong.audit.models import AuditEntry
 from zhengtong.audit.queries import EntryFilters, search_entries
 from zhengtong.audit.subjects import subject_hash
+from zhengtong.core import masking
+from zhengtong.exchange import door
 from zhengtong.exchange.queries.sharing import Deadlines, DueState
 from zhengtong.identity import scope
 from zhengtong.identity.models import User
 from zhengtong.privacy.models import CorrectionRequest, CorrectionStatus, Objection, ObjectionStatus
+from zhengtong.privacy.queries import accesses
 from zhengtong.registries.models import Registry
 
 ANSWER_OBJECTION = "privacy.answer_objection"
@@ -59,12 +62,12 @@ def _subject(user: Any) -> str | None:
 
 
 def entry_concerning(user: Any, entry_id: int) -> AuditEntry | None:
-    """The audit entry, when it names this citizen among its data subjects; None otherwise."""
-    hashed = _subject(user)
-    if hashed is None:
+    """The access, when the citizen may see it on "who used my data" (their own reads included, which the action
+    refuses with its reason): never one an investigator hides until a date, so an objection tells nothing of it.
+    None otherwise."""
+    if _subject(user) is None:
         return None
-    about = AuditSubject.objects.filter(entry_id=entry_id, subject_hash=hashed)
-    return AuditEntry.objects.filter(pk=entry_id, pk__in=about.values("entry_id")).first()
+    return accesses.visible_accesses(user, accesses.UsageFilters(include_own=True)).filter(pk=entry_id).first()
 
 
 def own_objections(user: Any) -> QuerySet[Objection]:
@@ -176,3 +179,15 @@ def staff_to_act(case: Objection | CorrectionRequest) -> list[User]:
     candidates = User.objects.with_perm(CHANGE_RECORD, include_superusers=False)
     return [user for user in candidates.filter(staff__isnull=False, is_active=True).order_by("pk")
             if scope.permitted(user, CHANGE_RECORD, case.registry)]
+
+
+def requested_value_shown(user: Any, correction: CorrectionRequest) -> str:
+    """The value the citizen asked for: in full to that citizen; to staff masked by the field's own rule, as the
+    door masks the current value for them (accepting writes it without anyone reading it in full)."""
+    if correction.citizen_id == getattr(user, "pk", None):
+        return correction.requested_value
+    spec = door.codec_for(correction.registry).schema.by_name.get(correction.field)
+    rule = door.default_rule(spec) if spec is not None else "null"
+    shown = masking.apply_rule("null" if rule == "pseudonym" else rule, correction.requested_value)
+    return "" if shown is None else str(shown)
+

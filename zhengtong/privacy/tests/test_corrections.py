@@ -214,6 +214,7 @@ def test_the_provider_is_reminded_and_an_overdue_correction_is_flagged_to_the_go
 
 def test_pages_the_citizen_requests_and_the_provider_accepts(client: Client, citizen: User, persons: Registry,
                                                              provider_officer: User) -> None:
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     client.force_login(citizen)
     target = f"persons|{record_id(persons, 1)}|phone"
     form = client.get(reverse("privacy:new-correction") + "?registry=persons&field=phone").content.decode()
@@ -238,6 +239,7 @@ def test_pages_the_citizen_requests_and_the_provider_accepts(client: Client, cit
     client.force_login(provider_officer)
     decide = client.get(reverse("privacy:decide-correction", args=[correction.number])).content.decode()
     assert "138****8001" in decide  # the current value, masked as the door shows it to this officer
+    assert "139****5678" in decide and NEW_PHONE not in decide  # and the value asked for, masked the same way
     assert client.get(reverse("privacy:correction-evidence", args=[correction.number])).status_code == 200
     assert AuditEntry.objects.filter(action="privacy.download_evidence").count() == 2
     response = client.post(reverse("privacy:decide-correction", args=[correction.number]), {"decision": "accept"})
@@ -246,6 +248,7 @@ def test_pages_the_citizen_requests_and_the_provider_accepts(client: Client, cit
     client.force_login(citizen)
     detail = client.get(reverse("privacy:correction", args=[correction.number])).content.decode()
     assert 'data-status="accepted"' in detail and provider_officer.display_name not in detail
+    assert NEW_PHONE in detail  # the citizen sees what they asked for
     assert phone_of(citizen) == NEW_PHONE
 
     client.force_login(other_citizen())
@@ -280,7 +283,8 @@ def test_api_the_citizen_requests_and_the_provider_refuses(client: Client, citiz
                        content_type="application/json").status_code == 403
 
     client.force_login(provider_officer)
-    assert [c["number"] for c in client.get("/api/v1/privacy/corrections").json()] == [number]
+    listed = client.get("/api/v1/privacy/corrections").json()
+    assert [c["number"] for c in listed] == [number] and listed[0]["requested_value"] == "139****5678"
     blank = client.post(f"/api/v1/privacy/corrections/{number}/decide", {"accept": False},
                         content_type="application/json")
     assert blank.status_code == 422 and blank.json()["details"][0]["field"] == "reason"

@@ -21,8 +21,9 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
+from zhengtong.audit import actions as audit
 from zhengtong.audit import merkle, triggers
-from zhengtong.audit.models import AuditEntry
+from zhengtong.audit.models import ActorKind, AuditEntry
 from zhengtong.audit.sequencer import Sequencer
 from zhengtong.audit.tree import hash_function
 from zhengtong.catalog import demo as catalog_demo
@@ -124,6 +125,17 @@ def test_an_official_is_shown_by_role_and_department_not_by_name(
     text = text_of(as_citizen.get(reverse("privacy:usage")))
     assert "department data officer of 市民政局" in text
     assert provider_officer.get_full_name() not in text and provider_officer.username not in text
+
+
+def test_a_call_to_a_departments_api_that_named_the_person_is_an_access(
+        as_citizen: Client, persons: Registry) -> None:
+    # As door.call_service records it (exchange/tests/test_proxy.py drives the real call).
+    system = audit.Actor(ActorKind.API_CLIENT, id="yx-hud-1", name="住房保障系统", department="WEST-PSB")
+    with transaction.atomic():
+        entry = audit.record("exchange.read_service", system, object_type="resource", object_id="307001/000001",
+                             subjects=[person(1)], fields=["marital_status"], purpose="核验婚姻状况")
+    response = as_citizen.get(reverse("privacy:usage"))
+    assert rows(response) == [entry.pk] and "核验婚姻状况" in text_of(response)
 
 
 def test_the_citizens_own_reads_are_left_out_unless_asked_for(as_citizen: Client, citizen_user: User) -> None:

@@ -81,6 +81,7 @@ def test_a_hidden_access_stays_hidden_until_its_date_then_shows_who_hid_it_and_w
     assert AuditEntry.objects.filter(pk=access).values().get() == before  # the entry itself is untouched
     assert rows(as_citizen.get(reverse("privacy:usage"))) == []
     assert as_citizen.get(reverse("privacy:verify", args=[access])).status_code == 404
+    assert as_citizen.get(reverse("privacy:new-objection", args=[access])).status_code == 404  # nor by objecting
     assert as_citizen.get("/api/v1/privacy/my/data-usage").json()["total"] == 0
 
     later(as_citizen, citizen_user, _now, 29)

@@ -244,7 +244,7 @@ def test_api_the_citizen_objects_and_reads_the_office_answers(
     entry = staff_read(provider_officer, persons, 1)
     client.force_login(citizen)
     missing = client.post("/api/v1/privacy/objections", {"entry_id": entry.pk, "reason": ""},
-                          content_type="application/json")
+                          content_type="application/json", headers={"Accept-Language": "en"})
     assert missing.status_code == 422 and missing.json()["details"] == [
         {"field": "reason", "reason": "Say why you object to this access."}]
     created = client.post("/api/v1/privacy/objections", {"entry_id": entry.pk, "reason": "无关查询"},

@@ -19,7 +19,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views.decorators.http import require_GET
 
 from zhengtong.audit import actions as audit
@@ -276,7 +276,8 @@ def correction_detail(request: HttpRequest, number: str) -> HttpResponse:
     own = correction.citizen_id == user.pk
     return render(request, "privacy/cases/correction_detail.html", {
         "correction": correction, "own": own, "state": queries.state(queries.Deadlines.as_of(), correction),
-        "history": _history(correction, for_citizen=own), "can_decide": queries.may_decide(user, correction)})
+        "history": _history(correction, for_citizen=own), "can_decide": queries.may_decide(user, correction),
+        "requested_value": queries.requested_value_shown(user, correction)})
 
 
 @login_required
@@ -289,8 +290,11 @@ def correction_evidence(request: HttpRequest, number: str) -> FileResponse:
         handle = actions.evidence_path(correction.evidence_digest).open("rb")
     except FileNotFoundError:
         raise Http404 from None
+    # The document is about the citizen: the entry names them, so they and auditors find who opened it.
     audit.record_alone("privacy.download_evidence", actor_of(user), object_type="correction",
-                       object_id=correction.number, detail={"evidence": correction.evidence_digest})
+                       object_id=correction.number, subjects=[correction.citizen.citizen.resident_id],
+                       purpose=gettext_noop("deciding a correction request"),
+                       detail={"evidence": correction.evidence_digest})
     return FileResponse(handle, as_attachment=True, filename=correction.evidence_name,
                         content_type=correction.evidence_type)
 
@@ -340,6 +344,7 @@ def decide_correction(request: HttpRequest, number: str) -> HttpResponse:
     value, masked, refusal = _current_value(user, correction)
     return render(request, "privacy/cases/decide_form.html", {
         "correction": correction, "form": form, "current": _shown(value), "masked": masked, "refusal": refusal,
+        "requested_value": queries.requested_value_shown(user, correction),
         "state": queries.state(queries.Deadlines.as_of(), correction), **_errors(form)})
 
 
