@@ -64,3 +64,16 @@ class CalendarDay(models.Model):
         # A day filed under the wrong year would be ignored by that year and shadow nothing in its own.
         if self.date and self.year_id is not None and self.date.year != self.year.year:
             raise ValidationError({"date": _("The date must fall in the calendar year it belongs to.")})
+
+
+class DeadlineNotices(models.Model):
+    """For a case with deadlines in working days: the deadline a reminder and an overdue notice were last sent
+    for, so each goes out once per deadline however often the worker looks."""
+
+    reminded_for = models.DateField(null=True, blank=True, editable=False,
+                                    help_text="The deadline a reminder was last sent for.")
+    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
+                                          help_text="The deadline an overdue notice was last sent for.")
+
+    class Meta:
+        abstract = True

@@ -167,12 +167,17 @@ def limits_for(target: Target) -> Limits:
 # --- addresses ---------------------------------------------------------------------------------------------
 
 
-def address_permitted(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def address_permitted(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                      allowed_networks: Sequence[str] | None = None) -> bool:
+    """Whether the platform may connect to `address`: a public one, or one in `allowed_networks` (the operator's
+    PROXY_ALLOWED_NETWORKS unless given), never link-local, multicast, unspecified or reserved. Webhook
+    deliveries (exchange/subscriptions.py) follow the same rule with their own networks."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
         return False
-    if any(address in ipaddress.ip_network(n, strict=False) for n in settings.PROXY_ALLOWED_NETWORKS):
+    networks = settings.PROXY_ALLOWED_NETWORKS if allowed_networks is None else allowed_networks
+    if any(address in ipaddress.ip_network(n, strict=False) for n in networks):
         return True
     return address.is_global
 

@@ -63,6 +63,7 @@ from django.utils.translation import gettext as _
 
 from zhengtong.core import crypto
 from zhengtong.exchange.models import Event, Grant, GrantStatus, Subscription
+from zhengtong.exchange.proxy import address_permitted
 from zhengtong.identity import scope
 from zhengtong.identity.models import ApiClient, Department
 
@@ -139,10 +140,6 @@ def _local_allowed() -> bool:
     return settings.SUBSCRIPTION_LOCAL_WEBHOOKS
 
 
-def _opened_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(n, strict=False) for n in settings.SUBSCRIPTION_WEBHOOK_NETWORKS]
-
-
 def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -166,13 +163,10 @@ def check_url(url: str) -> str:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UnsafeUrl(_("The port is not a number from 1 to 65535.")) from None
-    opened = _opened_networks()
     for address in _addresses(host, port):
         if local and address.is_loopback:
             continue
-        if any(address in network for network in opened):
-            continue
-        if not address.is_global or address.is_multicast:
+        if not address_permitted(address, settings.SUBSCRIPTION_WEBHOOK_NETWORKS):
             raise UnsafeUrl(_("%(host)s leads to %(address)s, an address that is not public; the platform does "
                               "not call its own network.") % {"host": host, "address": address})
     return url.strip()

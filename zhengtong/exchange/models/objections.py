@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from zhengtong.catalog.models import Resource
+from zhengtong.core.models import DeadlineNotices
 from zhengtong.identity.models import Department, ScopePaths
 from zhengtong.registries.models import Record, Registry
 
@@ -26,7 +27,7 @@ class ObjectionStatus(models.TextChoices):
     SETTLED = "settled", _("settled by the governance office")
 
 
-class DataObjection(models.Model):
+class DataObjection(DeadlineNotices):
     """One objection to one field of one registry record.
 
     The record is named by its id, as the door names a record opened from a search result; nothing of its values
@@ -67,10 +68,6 @@ class DataObjection(models.Model):
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     settled_by_name = models.CharField(_("settled by"), max_length=200, blank=True)
     settlement = models.TextField(_("settlement"), blank=True)
-    reminded_for = models.DateField(null=True, blank=True, editable=False,
-                                    help_text="The deadline a reminder was last sent for.")
-    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
-                                          help_text="The deadline an overdue notice was last sent for.")
     data_scope_paths = ScopePaths(department="consumer", division="consumer__division")
 
     class Meta:

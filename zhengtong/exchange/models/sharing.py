@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from zhengtong.catalog.models import Resource
+from zhengtong.core.models import DeadlineNotices
 from zhengtong.identity.models import Department, ScopePaths
 
 __all__ = ["Basis", "ConsentRecord", "Grant", "GrantStatus", "GrantUsage", "MaskingLevel", "RefusedBy",
@@ -41,7 +42,7 @@ class RefusedBy(models.TextChoices):
     PROVIDER = "provider", _("the provider department")
 
 
-class SharingRequest(models.Model):
+class SharingRequest(DeadlineNotices):
     """A consumer department's request for a resource, and where it stands on its path.
 
     The path follows the resource's sharing type: unconditional → the governance office checks conformity
@@ -84,10 +85,6 @@ class SharingRequest(models.Model):
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     settled_by_name = models.CharField(_("settled by"), max_length=200, blank=True)
     settlement = models.TextField(_("settlement"), blank=True)
-    reminded_for = models.DateField(null=True, blank=True, editable=False,
-                                    help_text="The deadline a reminder was last sent for.")
-    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
-                                          help_text="The deadline an overdue notice was last sent for.")
     data_scope_paths = ScopePaths(department="consumer", division="consumer__division")
 
     class Meta:

@@ -438,8 +438,10 @@ def test_webhook_urls_into_the_platforms_own_network_are_refused(
 
 def test_an_operator_may_open_a_private_network_and_development_may_use_localhost(
         settings: Any, make_grant: Callable[..., Grant]) -> None:
-    settings.SUBSCRIPTION_WEBHOOK_NETWORKS = ["10.0.0.0/8"]
+    settings.SUBSCRIPTION_WEBHOOK_NETWORKS = ["10.0.0.0/8", "169.254.0.0/16"]
     assert webhooks.check_url("https://10.1.2.3/hook") == "https://10.1.2.3/hook"
+    with pytest.raises(webhooks.UnsafeUrl):  # link-local (the cloud metadata service) is never opened
+        webhooks.check_url("https://169.254.169.254/latest/meta-data")
     settings.SUBSCRIPTION_LOCAL_WEBHOOKS = False
     with pytest.raises(webhooks.UnsafeUrl):
         webhooks.check_url("http://127.0.0.1:8080/hook")

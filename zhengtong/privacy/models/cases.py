@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from zhengtong.core.models import DeadlineNotices
 from zhengtong.identity.models import Department, ScopePaths
 from zhengtong.registries.models import Registry
 
@@ -27,7 +28,7 @@ class ObjectionStatus(models.TextChoices):
     DISMISSED = "dismissed", _("answered: objection dismissed")
 
 
-class Objection(models.Model):
+class Objection(DeadlineNotices):
     """A citizen's objection to one access to their data, and the governance office's answer."""
 
     number = models.CharField(_("objection number"), max_length=32, unique=True)
@@ -51,10 +52,6 @@ class Objection(models.Model):
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     answered_by_name = models.CharField(_("answered by"), max_length=200, blank=True)
     answer = models.TextField(_("the office's answer"), blank=True)
-    reminded_for = models.DateField(null=True, blank=True, editable=False,
-                                    help_text="The deadline a reminder was last sent for.")
-    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
-                                          help_text="The deadline an overdue notice was last sent for.")
     data_scope_paths = ScopePaths(owner="citizen")
 
     class Meta:
@@ -78,7 +75,7 @@ class CorrectionStatus(models.TextChoices):
     REFUSED = "refused", _("refused")
 
 
-class CorrectionRequest(models.Model):
+class CorrectionRequest(DeadlineNotices):
     """A citizen's request to correct one field of a record about them, and the provider's decision."""
 
     number = models.CharField(_("request number"), max_length=32, unique=True)
@@ -106,10 +103,6 @@ class CorrectionRequest(models.Model):
     decided_by_name = models.CharField(_("decided by"), max_length=200, blank=True)
     refusal_reason = models.TextField(_("reason for refusal"), blank=True)
     record_version = models.PositiveIntegerField(_("record version after the correction"), null=True, blank=True)
-    reminded_for = models.DateField(null=True, blank=True, editable=False,
-                                    help_text="The deadline a reminder was last sent for.")
-    overdue_notice_for = models.DateField(null=True, blank=True, editable=False,
-                                          help_text="The deadline an overdue notice was last sent for.")
     data_scope_paths = ScopePaths(department="provider", division="provider__division", owner="citizen")
 
     class Meta:
