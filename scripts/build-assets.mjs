@@ -12,6 +12,9 @@ const target = join(root, "build", "static", "vendor");
 const files = [
   ["node_modules/htmx.org/dist/htmx.min.js", "htmx.min.js"],
   ["node_modules/echarts/dist/echarts.min.js", "echarts.min.js"],
+  ["node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js", "bpmn-viewer.min.js"],
+  ["node_modules/bpmn-js/dist/assets/diagram-js.css", "diagram-js.css"],
+  ["node_modules/bpmn-js/dist/assets/bpmn-js.css", "bpmn-js.css"],
 ];
 
 await mkdir(target, { recursive: true });

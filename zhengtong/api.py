@@ -22,6 +22,7 @@ from zhengtong.identity.api import router as identity_router
 from zhengtong.identity.auth import API_AUTH
 from zhengtong.privacy.api import router as privacy_router
 from zhengtong.registries.api import router as registries_router
+from zhengtong.services.api import router as services_router
 
 log = structlog.get_logger("zhengtong.api")
 
@@ -42,6 +43,7 @@ api.add_router("/", catalog_router)
 api.add_router("/", sharing_router)
 api.add_router("/", gateway_router)
 api.add_router("/", privacy_router)
+api.add_router("/", services_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str,

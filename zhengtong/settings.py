@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "zhengtong.catalog",
     "zhengtong.exchange",
     "zhengtong.privacy",
+    "zhengtong.services",
     "zhengtong.portal",
     # After the project's apps, so that portal's base template is found first.
     "django.contrib.admin",

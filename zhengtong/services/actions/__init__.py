@@ -1,0 +1,1 @@
+"""Every state change of online services, as named verbs, one module per area."""

@@ -1,0 +1,5 @@
+"""(being built)"""
+
+from ninja import Router
+
+router = Router(tags=["services"])

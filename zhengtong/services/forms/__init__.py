@@ -1,0 +1,1 @@
+"""Forms of online services, one module per area."""

@@ -1,0 +1,1 @@
+"""Reads that carry rules, one module per area."""
