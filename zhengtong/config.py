@@ -181,6 +181,11 @@ SETTINGS: tuple[Setting, ...] = (
             "mail server (host or host:port) for notices to staff; written to var/mail/ as files when unset"),
     Setting(PREFIX + "MAIL_FROM", _parse_text, "noreply@localhost", "sender address of the platform's mail"),
     Setting(PREFIX + "IM_INSTANCE", _parse_text, "CN-YX", "this platform's Information Mediator instance id"),
+    Setting(PREFIX + "SITE_URL", _parse_text, "",
+            "the platform's public address (https://...), for links in mail and text messages"),
+    Setting(PREFIX + "SMS_BACKEND", _parse_text, "file",
+            "how text messages to applicants are sent: console (the log), file (var/sms/outbox.jsonl) or the "
+            "dotted path of a provider's backend class"),
     Setting(PREFIX + "PROXY_CONNECT_TIMEOUT", _parse_int_between(1, 60), 3,
             "seconds to connect to a department's API"),
     Setting(PREFIX + "PROXY_TIMEOUT", _parse_int_between(1, 300), 10,

@@ -34,6 +34,8 @@ SITE_ID_CODE = CONFIG[PREFIX + "SITE_ID_CODE"]
 # Information Mediator (X-Road) security servers: from these addresses the Information-Mediator-Client header
 # alone identifies the calling system (zhengtong.exchange.callers).
 IM_TRUSTED_NETWORKS = CONFIG[PREFIX + "IM_TRUSTED_NETWORKS"]
+SITE_URL = CONFIG[PREFIX + "SITE_URL"]  # links in mail and text messages are made absolute with it
+SMS_BACKEND = CONFIG[PREFIX + "SMS_BACKEND"]  # see zhengtong.services.sms
 IM_INSTANCE = CONFIG[PREFIX + "IM_INSTANCE"]  # the instance id the directory API (exchange.directory) answers to
 # Mail (deadline reminders to staff): SMTP when a server is configured, else one file per message in var/mail/.
 if CONFIG[PREFIX + "SMTP_HOST"]:

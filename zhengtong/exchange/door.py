@@ -392,13 +392,20 @@ def within_row_filter(values: Mapping[str, Any], row_filter: Mapping[str, Any]) 
 
 
 def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
-    """Every data subject of a record read under a consent grant must have consented, and not withdrawn."""
+    """Every data subject of a record read under a consent grant must have consented, not withdrawn, and to
+    every field the grant reads: a consent to a data agreement names its fields, and a grant reading more rests
+    on no consent (refused naming the fields it lacks). A consent naming no fields covers them all."""
     now = timezone.now()
+    needed = set(grant.fields)
     for subject in subjects:
         consents = list(ConsentRecord.objects.filter(subject_hash=subject_hash(subject), resource=grant.resource,
                                                      consumer=grant.consumer))
-        if any(c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now) for c in consents):
+        in_force = [c for c in consents if c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now)]
+        if any(not c.fields or needed <= set(c.fields) for c in in_force):
             continue
+        if in_force:
+            widest = max(in_force, key=lambda c: len(needed & set(c.fields)))
+            raise Refused(Reason.CONSENT_MISSING, sorted(needed - set(widest.fields)))
         withdrawn = any(c.withdrawn_at is not None for c in consents)
         raise Refused(Reason.CONSENT_WITHDRAWN if withdrawn else Reason.CONSENT_MISSING)  # or expired
 

@@ -99,6 +99,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     LEADER: [
         "catalog.view_resource",
+        "services.supervise_worktask",
         "identity.view_department",
         "identity.view_staffprofile",
     ],
@@ -125,6 +126,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "core.view_officialcalendaryear",
         "core.add_officialcalendaryear",
         "core.change_officialcalendaryear",
+        # Service items are defined for the whole platform by its operators (政务服务管理).
+        "services.define_serviceitem",
     ],
 }
 

@@ -16,6 +16,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from zhengtong.identity import roles
+from zhengtong.services.notify import unread_count
 
 PUBLIC = "public"
 CITIZEN = "citizen"
@@ -40,6 +41,9 @@ PERSONA_LABELS = {
 API_DOCS_PATH = "/api/v1/docs"
 
 _CACHE_ATTRIBUTE = "_zhengtong_persona"
+
+# Roles whose tasks come to the services workbench (a process's user tasks name one of them).
+WORKBENCH_ROLES = frozenset({roles.WINDOW_STAFF, roles.APPROVER})
 
 
 def group_names(user: Any) -> frozenset[str]:
@@ -120,9 +124,19 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
     yield reverse_or_none("portal:home"), _("Home")
     if persona != PUBLIC:
         yield reverse_or_none("portal:dashboard"), _("My dashboard")
+    yield reverse_or_none("services:guide"), _("Service guide")
     if persona == CITIZEN:
+        yield reverse_or_none("services:my_applications"), _("My applications")
         yield reverse_or_none("privacy:index"), _("My data")
         yield reverse_or_none("privacy:consents"), _("My consents")
+    if persona not in (PUBLIC, CITIZEN) and WORKBENCH_ROLES & group_names(user):
+        yield reverse_or_none("services:workbench"), _("Workbench")
+    if persona not in (PUBLIC, CITIZEN) and user is not None and user.has_perm("services.supervise_worktask"):
+        yield reverse_or_none("services:supervise"), _("Department workload")
+    if persona != PUBLIC and user is not None:
+        unread = unread_count(user)
+        yield reverse_or_none("services:inbox"), (
+            _("Inbox (%(count)d unread)") % {"count": unread} if unread else _("Inbox"))
     yield reverse_or_none("portal:departments"), _("Departments")
     yield reverse_or_none("portal:calendar"), _("Working-day calendar")
     if persona in (AUDITOR, ADMIN) and user is not None and user.has_perm("audit.view_auditentry"):
@@ -158,6 +172,8 @@ def _candidates(request: HttpRequest, persona: str) -> Iterable[tuple[str | None
         yield reverse_or_none("privacy:notices"), _("Privacy notices")
     if persona in (DATA_OFFICER, ADMIN) and user is not None and user.has_perm("privacy.view_dataagreement"):
         yield reverse_or_none("privacy:agreements"), _("Data agreements")
+    if persona not in (PUBLIC, CITIZEN) and user is not None and user.has_perm("services.define_serviceitem"):
+        yield reverse_or_none("services:item_list"), _("Service items")
     yield (API_DOCS_PATH if path_exists(API_DOCS_PATH) else None), _("API documentation")
     # Django's admin lets in only active users with is_staff, administrators included.
     if persona not in (PUBLIC, CITIZEN) and getattr(user, "is_staff", False):

@@ -8,7 +8,7 @@ Where the spec leaves a choice open, this is what the API does:
 * Who calls. The spec's security is left out (commented out); here every call is authenticated: a department
   system (`Authorization: Bearer <key id>.<secret>`, or the Information-Mediator-Client header from a trusted
   Information Mediator, as in exchange/callers.py), or a browser session (CSRF token on writes). Without either
-  the answer is 401; an authenticated caller without the right gets 403 (both outside the spec's 200/400).
+  the answer is 401; an authenticated caller without the right gets 403 (see the status codes below).
 * config/*: reading needs a system (the governance office's sees every agreement, another department's only the
   agreements it is the consumer of) or staff with `privacy.view_dataagreement`; changing policies, agreements and
   individuals needs staff with `privacy.change_dataagreement` or a system of the governance office.
@@ -32,22 +32,32 @@ Where the spec leaves a choice open, this is what the API does:
   DELETE withdraws the agreement from use; it and its history stay.
 * Revisions: `serializedHash` is the platform suite's hash (SHA-256, or SM3 under the 国密 suite), not SHA-1;
   revisions are chained by `predecessorHash`. Consent records are unique per (agreement revision, individual):
-  consenting again to the same revision turns the same record back on.
+  consenting again to the same revision turns the same record back on; one consent is in force per agreement
+  version and individual. A consent covers the agreement's `dataAttributes` only: the one door does not count it
+  for a grant that reads more fields.
 * Signing: a consent given without a signature is signed by the platform's key as witness
-  (`verificationMethod` `zhengtong-platform-ed25519` or `-sm2`, `verificationSignedAs` `individual` in the
-  citizen's own session, `delegate` when recorded for them). A signature sent with
-  `POST service/individual/record/consent-record/` or `PUT .../signature/` is stored as sent, not verified: the
-  spec names no verification method. `POST .../signature/` answers a payload ready for signing without storing
-  anything. Whether a consent counts never depends on its signature.
+  (`verificationMethod` `zhengtong-platform-ed25519` or `-sm2`), and so is its withdrawal, a revision of its own.
+  `verificationSignedAs` is `individual` only in the citizen's own session; whoever acts for them (a system, staff)
+  signs as `delegate`, and claiming `individual` is refused (400). A signature sent with
+  `POST service/individual/record/consent-record/` (over the draft's payload: the agreement's revision) or
+  `PUT .../signature/` (over the consent's latest revision) is verified when `verificationMethod` is `ed25519` or
+  `sm2` and `verificationArtifact` holds the signer's raw public key in base64, `signature` being the base64
+  signature of `verificationPayload`: a bad one is refused (400, naming `signature.signature`), a good one makes
+  the consent `signed`. Any other method cannot be checked: the signature is kept, and the consent's state is
+  `unverified`, never `signed`. Only a consent in force can be signed (a withdrawn, expired or outdated one is a
+  conflict). `POST .../signature/` answers a payload ready for signing without storing anything. Whether a
+  consent counts never depends on its signature.
 * `PUT service/individual/record/consent-record/{id}/` changes only `optIn`: false withdraws; true consents to the
   agreement's current version. A consent record is never created with `optIn` false: withdrawing is the way to
   say no.
 * `DELETE service/individual/record/` deletes the individual's withdrawn consents to forgettable agreements (the
   revisions stay, for the audit) and answers how many.
-* Status codes are the spec's: 200 for success, 400 for every bad request, with the platform's error body
+* Status codes: the spec's 200 for success and 400 for every bad request, with the platform's error body
   {code, message, details[{field, reason}]}. An id that names nothing is a bad input parameter (400, code
-  `not_found`, naming the parameter); a request that conflicts with the state (consent given twice, deleting a
-  policy in use) is 400 with code `conflict`.
+  `not_found`, naming the parameter); a request that conflicts with the state (consent given twice to the same
+  version, signing a withdrawn consent, deleting a policy in use) is 400 with code `conflict`. Outside the spec,
+  with the same body: 401 without authentication, 403 for a caller without the right, 429 when a caller's rate
+  is exceeded, 501 for the webhook endpoints, 500 for a failure of the platform's own.
 * Lists take `offset` (from 0) and `limit` (default 50, at most 500).
 * Webhooks are not offered yet: the config/webhook endpoints answer 501 with a message saying so.
 """
@@ -60,7 +70,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import structlog
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
@@ -468,10 +478,10 @@ def _signature_input(data: dict[str, Any]) -> actions.SignatureInput:
         signature=_text(data, "signature", problems, p, required=True),
         verification_method=_text(data, "verificationMethod", problems, p, required=True),
         verification_signed_by=_text(data, "verificationSignedBy", problems, p, required=True),
-        verification_signed_as=_text(data, "verificationSignedAs", problems, p) or "individual",
+        verification_signed_as=_text(data, "verificationSignedAs", problems, p),
         verification_artifact=_text(data, "verificationArtifact", problems, p),
         verification_jws_header=_text(data, "verificationJwsHeader", problems, p))
-    if values.verification_signed_as not in ("individual", "delegate"):
+    if values.verification_signed_as not in ("", "individual", "delegate"):
         problems.append(FieldProblem("signature.verificationSignedAs", _("Give individual or delegate.")))
     if values.verification_method.startswith("zhengtong-platform"):
         problems.append(FieldProblem("signature.verificationMethod", _("This method is the platform's own.")))
@@ -739,12 +749,12 @@ def service_verification_agreements(request: HttpRequest, offset: int = 0, limit
     return {"dataAgreements": _page(agreements, offset, limit, actions.agreement_data)}
 
 
-def _current(consents: QuerySet[Consent]) -> list[Consent]:
-    """The latest record of each individual for each agreement: the one that says where they stand."""
-    latest: dict[tuple[int, int], Consent] = {}
-    for consent in consents.order_by("agreement_version", "updated_at", "pk"):
-        latest[(consent.agreement_id, consent.individual_id)] = consent
-    return sorted(latest.values(), key=lambda c: c.pk)
+def _current(consents: QuerySet[Consent]) -> QuerySet[Consent]:
+    """The latest record of each individual for each agreement (the one that says where they stand), chosen
+    by the database so that a page of them is read, not every record."""
+    latest = (Consent.objects.filter(agreement=OuterRef("agreement"), individual=OuterRef("individual"))
+              .order_by("-agreement_version", "-updated_at", "-pk").values("pk")[:1])
+    return consents.filter(pk=Subquery(latest)).order_by("pk")
 
 
 @api.get("/service/verification/consent-records/", tags=["service"],
@@ -770,6 +780,12 @@ def service_verification_consent(request: HttpRequest, consentRecordId: str) -> 
 
 
 # --- service: an individual's consent records -----------------------------------------------------------------
+
+
+def _signing_as(request: HttpRequest) -> str:
+    """How a signature made for this call signs: as the individual in a citizen's own session, else as their
+    delegate."""
+    return "individual" if _citizen_of(_actor(request)) is not None else "delegate"
 
 
 def _consentable(agreement_id: str, parameter: str = "dataAgreementId") -> DataAgreement:
@@ -826,7 +842,8 @@ def service_consent_draft(request: HttpRequest, dataAgreementId: str, individual
         "signature": {"id": None, "payload": revision.serialized_snapshot, "signature": "",
                       "verificationMethod": "", "verificationPayload": revision.serialized_snapshot,
                       "verificationPayloadHash": revision.serialized_hash, "verificationSignedBy": "",
-                      "verificationSignedAs": "individual", "timestamp": "", "signedWithoutObjectReference": True,
+                      "verificationSignedAs": _signing_as(request), "timestamp": "",
+                      "signedWithoutObjectReference": True,
                       "objectType": "revision", "objectReference": revision.public_id},
     }
 
@@ -903,7 +920,7 @@ def service_signature_create(request: HttpRequest, consentRecordId: str, body: S
         "verificationMethod": _text(body.signature, "verificationMethod", [], "signature"),
         "verificationPayload": revision.serialized_snapshot, "verificationPayloadHash": revision.serialized_hash,
         "verificationSignedBy": _text(body.signature, "verificationSignedBy", [], "signature"),
-        "verificationSignedAs": "individual", "timestamp": "", "signedWithoutObjectReference": False,
+        "verificationSignedAs": _signing_as(request), "timestamp": "", "signedWithoutObjectReference": False,
         "objectType": "revision", "objectReference": revision.public_id}}
 
 

@@ -3,6 +3,7 @@ not in the repository. ZHENGTONG_SPECS_DIR names another place, e.g. for a check
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ def specs_dir() -> Path:
 
 
 def govstack_spec(relative: str) -> dict[str, Any]:
-    """The parsed OpenAPI document at specs/govstack/<relative>."""
+    """The parsed OpenAPI document at specs/govstack/<relative> (JSON, or YAML; some JSON specs are indented
+    with tabs, which YAML refuses)."""
     with (specs_dir() / "govstack" / relative).open(encoding="utf-8") as stream:
+        if relative.endswith(".json"):
+            return json.load(stream)
         return yaml.safe_load(stream)

@@ -187,7 +187,8 @@ class ConsentRecord(models.Model):
 
     A consent given to a data agreement of the privacy center names the agreement and the version consented
     to; when the agreement changes, its older versions' consents are made to expire, so the door stops counting
-    them until the subject consents again."""
+    them until the subject consents again. Such a consent covers the agreement's data elements only: a grant
+    reading more fields than a consent names does not rest on it."""
 
     subject_hash = models.CharField(max_length=64, db_index=True)
     resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="consents")
@@ -199,6 +200,10 @@ class ConsentRecord(models.Model):
     agreement_ref = models.CharField(_("data agreement"), max_length=36, blank=True, db_index=True,
                                      help_text=_("The id of the data agreement consented to, if any."))
     agreement_version = models.PositiveIntegerField(_("agreement version"), null=True, blank=True)
+    fields = models.JSONField(
+        _("fields consented to"), default=list, blank=True,
+        help_text=_("The resource's fields this consent covers; empty: all of them (a consent recorded without a "
+                    "data agreement)."))
 
     class Meta:
         verbose_name = _("consent record")

@@ -387,8 +387,11 @@ def test_admin_dashboard_shows_platform_counts(client: Client, make_staff: Calla
 @pytest.mark.django_db
 def test_visitor_navigation_has_only_public_pages(client: Client) -> None:
     hrefs = nav_hrefs(client.get(reverse("portal:home")))
-    assert hrefs[:3] == [reverse("portal:home"), reverse("portal:departments"), reverse("portal:calendar")]
+    assert hrefs[:4] == [reverse("portal:home"), reverse("services:guide"), reverse("portal:departments"),
+                         reverse("portal:calendar")]
     assert reverse("portal:dashboard") not in hrefs
+    assert reverse("services:inbox") not in hrefs
+    assert reverse("services:workbench") not in hrefs
     assert reverse("identity:login-events") not in hrefs
     assert reverse("identity:api-clients") not in hrefs
     assert reverse("admin:index") not in hrefs

@@ -8,15 +8,17 @@ each answer in the platform (the case's status) and by mail when their account h
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -47,6 +49,7 @@ MAX_TEXT = 2000
 MAX_VALUE = 500
 MAX_EVIDENCE_BYTES = evidence_files.MAX_BYTES
 EVIDENCE_DIRECTORY = "case-evidence"
+CaseT = TypeVar("CaseT", Objection, CorrectionRequest)
 
 
 class CaseNotFound(DomainError):
@@ -108,6 +111,16 @@ def _tell_citizen(case: Objection | CorrectionRequest, subject: str, body: str) 
         log.warning("case mail to the citizen not sent", case=case.number, error=str(error))
 
 
+def _create_once(model: type[CaseT], duplicate: Conflict, **values: Any) -> CaseT:
+    """Create the case, or raise `duplicate` when a submission at the same moment made it first (the model's
+    one-open-case constraint; the check before it cannot see a row not yet committed)."""
+    try:
+        with transaction.atomic():
+            return model.objects.create(**values)
+    except IntegrityError:
+        raise duplicate from None
+
+
 # --- objections --------------------------------------------------------------------------------------------
 
 
@@ -123,13 +136,14 @@ def object_to_access(actor: User, *, entry_id: int, reason: str) -> Objection:
         raise CaseNotFound(_("There is no access to your data with this number."))
     if entry.actor_kind == "citizen" and entry.actor_id == str(actor.pk):
         raise Conflict(_("This is something you did yourself; there is nobody to object to."))
+    duplicate = Conflict(_("You have an open objection to this access already."))
     with transaction.atomic():
         if Objection.objects.filter(citizen=actor, audit_entry_id=entry.pk, status=ObjectionStatus.OPEN).exists():
-            raise Conflict(_("You have an open objection to this access already."))
+            raise duplicate
         due = _due(ANSWER_DAYS)
         department = Department.objects.filter(code=entry.actor_department).first() if entry.actor_department \
             else None
-        objection = Objection.objects.create(
+        objection = _create_once(Objection, duplicate,
             number=_number(OBJECTION_PREFIX), citizen=actor, audit_entry_id=entry.pk, accessed_at=entry.occurred_at,
             accessor_department=entry.actor_department,
             accessor_department_name=department.name if department else "",
@@ -186,6 +200,49 @@ def evidence_path(digest: str) -> Path:
     return evidence_files.path_of(EVIDENCE_DIRECTORY, digest)
 
 
+# Evidence sent on its own page of the citizen's form waits here, under a random name the citizen's session
+# holds, until the request is submitted: only then is it kept as the case's (request_correction).
+STAGING_DIRECTORY = "case-evidence-staged"
+STAGED_FOR = dt.timedelta(days=1)  # a form left for longer is abandoned; its file goes at the next upload
+
+
+def stage_evidence(content: bytes) -> str:
+    """Put an uploaded file aside for a form still being filled in; returns its token. Files of forms left
+    for longer than STAGED_FOR are removed on the way."""
+    token = secrets.token_hex(16)
+    path = evidence_files.path_of(STAGING_DIRECTORY, token)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cutoff = (timezone.now() - STAGED_FOR).timestamp()
+    for old in path.parent.iterdir():
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    path.write_bytes(content)
+    return token
+
+
+def staged_evidence(token: str) -> bytes | None:
+    """The staged file, or None when it is gone (or the token is not one of ours)."""
+    if not token.isalnum():
+        return None
+    try:
+        return evidence_files.path_of(STAGING_DIRECTORY, token).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def drop_staged_evidence(token: str) -> None:
+    if token.isalnum():
+        evidence_files.path_of(STAGING_DIRECTORY, token).unlink(missing_ok=True)
+
+
+def check_correction_value(registry: Registry, field: str, value: str) -> None:
+    """The checks request_correction makes of the field and the value asked for, for a form that asks for
+    them on a page of their own."""
+    problems: list[FieldProblem] = []
+    _clean_value(load_schema(registry), field, value, problems)
+    raise_if_problems(problems)
+
+
 def _clean_value(schema: Schema, field: str, value: str, problems: list[FieldProblem]) -> Any:
     spec = schema.by_name.get(field)
     if spec is None:
@@ -227,14 +284,15 @@ def request_correction(actor: User, *, registry: Registry, record_id: int, field
         raise InvalidInput.for_field("record", _("This is not one of your records.")) from None
     if reading.values.get(field) == cleaned:
         raise InvalidInput.for_field("value", _("The record already holds this value."))
-    digest = evidence_files.keep(EVIDENCE_DIRECTORY, evidence.content)
+    digest = hashlib.sha256(evidence.content).hexdigest()  # the name evidence_files.keep stores it under
+    duplicate = Conflict(_("A correction of this field is waiting for a decision already."))
     with transaction.atomic():
         if CorrectionRequest.objects.filter(registry=registry, record_id=record_id, field=field,
                                             status=CorrectionStatus.SUBMITTED).exists():
-            raise Conflict(_("A correction of this field is waiting for a decision already."))
+            raise duplicate
         due = _due(DECIDE_DAYS)
         spec = schema.by_name[field]
-        correction = CorrectionRequest.objects.create(
+        correction = _create_once(CorrectionRequest, duplicate,
             number=_number(CORRECTION_PREFIX), citizen=actor, registry=registry, record_id=record_id,
             provider=registry.department, field=field, field_label=spec.label, requested_value=str(value).strip(),
             reason=reason, evidence_name=os.path.basename(evidence.name or "evidence")[:255] or "evidence",
@@ -243,6 +301,8 @@ def request_correction(actor: User, *, registry: Registry, record_id: int, field
         _audit("privacy.request_correction", actor, correction, resident_id,
                {"registry": registry.code, "record": record_id, "field": field, "provider": registry.department.code,
                 "due": due.date.isoformat(), "evidence": digest})
+        # Kept only once the case is saved, last in its transaction: a refused or failed request leaves no file.
+        evidence_files.keep(EVIDENCE_DIRECTORY, evidence.content)
     return correction
 
 

@@ -44,6 +44,7 @@ from zhengtong.identity.actions import actor_of, require_permission
 from zhengtong.identity.models import ApiClient, Citizen, Department, User
 from zhengtong.privacy.models import (
     Consent,
+    ConsentState,
     DataAgreement,
     Individual,
     LawfulBasis,
@@ -52,6 +53,7 @@ from zhengtong.privacy.models import (
     Signature,
     SignatureState,
 )
+from zhengtong.privacy.queries import consent as consent_queries
 
 Actor = User | ApiClient | None
 CONFIGURE = "privacy.change_dataagreement"
@@ -467,14 +469,20 @@ def masked_external_id(individual: Individual) -> str:
 
 @dataclass
 class SignatureInput:
-    """A signature made in another system by the individual's own key, stored as sent."""
+    """A signature made in another system by the individual's own key (or by a delegate's). The platform
+    verifies it when `verification_method` is an algorithm it knows (VERIFIABLE) and `verification_artifact`
+    holds the signer's raw public key in base64: `signature` is then the base64 signature of the payload
+    handed out for signing (the revision's serialized snapshot)."""
 
     signature: str
     verification_method: str
     verification_signed_by: str
-    verification_signed_as: str = "individual"
+    verification_signed_as: str = ""  # empty: "individual" for the citizen themselves, else "delegate"
     verification_artifact: str = ""
     verification_jws_header: str = ""
+
+
+VERIFIABLE = ("ed25519", "sm2")  # the algorithms core.crypto verifies
 
 
 def _consent_revision(consent: Consent, actor: Actor) -> Revision:
@@ -483,25 +491,54 @@ def _consent_revision(consent: Consent, actor: Actor) -> Revision:
                    individual=consent.individual if own else None)
 
 
-def signing_payload(consent: Consent, revision: Revision) -> tuple[str, str]:
-    """What is signed for a consent: the revision's snapshot, and its hash."""
-    return revision.serialized_snapshot, revision.serialized_hash
+def _decoded(value: str, field_name: str, problems: list[FieldProblem]) -> bytes:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except ValueError:
+        problems.append(FieldProblem(field_name, _("Give it in base64.")))
+        return b""
 
 
-def _sign(consent: Consent, revision: Revision, actor: Actor, given: SignatureInput | None) -> Signature:
-    """Store the individual's own signature, or sign with the platform's key as witness of a consent given in
-    the citizen's session or recorded for them."""
-    verification_payload, payload_hash = signing_payload(consent, revision)
+def _verify(given: SignatureInput, payload: str) -> bool:
+    """Whether the given signature is checked good; False when the platform cannot check it (a method it does
+    not know, no public key). A signature it can check and that does not verify is refused, naming the field."""
+    algorithm = given.verification_method.strip().lower()
+    if algorithm not in VERIFIABLE or not given.verification_artifact.strip():
+        return False
+    problems: list[FieldProblem] = []
+    public_key = _decoded(given.verification_artifact, "signature.verificationArtifact", problems)
+    signature = _decoded(given.signature, "signature.signature", problems)
+    raise_if_problems(problems)
+    if not crypto.verify_signature(algorithm, public_key, payload.encode(), signature):
+        raise_if_problems([FieldProblem("signature.signature", _(
+            "The signature does not verify over the payload with the public key given."))])
+    return True
+
+
+def _signed_as(actor: Actor, individual: Individual, claimed: str) -> str:
+    """Only the citizen in their own session signs as the individual; anyone acting for them is a delegate."""
+    own = _citizen_of(actor) is not None and _citizen_of(actor).pk == individual.citizen_id  # type: ignore[union-attr]
+    if claimed == "individual" and not own:
+        raise_if_problems([FieldProblem("signature.verificationSignedAs", _(
+            "You act for the individual: the signature is a delegate's."))])
+    return claimed or ("individual" if own else "delegate")
+
+
+def _sign(consent: Consent, revision: Revision, actor: Actor, given: SignatureInput | None = None, *,
+          verified: bool = False) -> Signature:
+    """Store a signature over `revision`: the one given (`verified` says whether `_verify` checked it good), or
+    the platform's own, by its key, as witness of an answer given in the citizen's session or recorded for
+    them."""
+    verification_payload, payload_hash = revision.serialized_snapshot, revision.serialized_hash
     now = timezone.now()
+    signed_as = _signed_as(actor, consent.individual, given.verification_signed_as if given else "")
     if given is not None:
-        method, signed_by, signed_as = given.verification_method, given.verification_signed_by, \
-            given.verification_signed_as
+        method, signed_by = given.verification_method, given.verification_signed_by
         artifact, jws = given.verification_artifact, given.verification_jws_header
     else:
         signer = crypto.load_signer()
         method, signed_by = f"zhengtong-platform-{signer.algorithm}", signer.key_id
-        signed_as = "individual" if _citizen_of(actor) is not None else "delegate"
-        artifact, jws = "", ""
+        artifact, jws, verified = "", "", True
     payload = json.dumps({
         "verificationPayload": verification_payload, "verificationPayloadHash": payload_hash,
         "verificationMethod": method, "verificationArtifact": artifact, "verificationSignedBy": signed_by,
@@ -514,7 +551,8 @@ def _sign(consent: Consent, revision: Revision, actor: Actor, given: SignatureIn
         consent=consent, payload=payload, signature=value, verification_method=method,
         verification_payload=verification_payload, verification_payload_hash=payload_hash,
         verification_artifact=artifact, verification_signed_by=signed_by, verification_signed_as=signed_as,
-        verification_jws_header=jws, timestamp=now, object_type="revision", object_reference=revision.public_id)
+        verification_jws_header=jws, timestamp=now, object_type="revision", object_reference=revision.public_id,
+        verified=verified)
 
 
 def _check_consentable(agreement: DataAgreement) -> None:
@@ -538,8 +576,12 @@ def _audit_consent(action: str, actor: Actor, consent: Consent, detail: dict[str
 def give_consent(actor: Actor, agreement: DataAgreement, individual: Individual, *,
                  signature: SignatureInput | None = None) -> Consent:
     """The individual consents to the agreement's current version: at once the door counts it for the
-    consumer's grants on consent. Also how a citizen consents again after the agreement changed. Consenting
-    again to a version withdrawn or expired turns that version's record back on."""
+    consumer's grants on consent, for the agreement's data elements. Also how a citizen consents again after the
+    agreement changed. Consenting again to a version withdrawn or expired turns that version's record back on.
+
+    With `signature`, the individual signed the agreement's current revision elsewhere (the draft's payload):
+    the consent is "signed" when the platform verified it, "unverified" when it could not; without, the
+    platform signs the consent's revision as witness."""
     require_act_for(actor, individual, GIVE_FOR_OTHERS)
     with transaction.atomic():
         agreement = DataAgreement.objects.select_for_update(of=("self",)).select_related("resource", "consumer").get(
@@ -548,10 +590,14 @@ def give_consent(actor: Actor, agreement: DataAgreement, individual: Individual,
         revision = latest_revision("DataAgreement", agreement.public_id)
         assert revision is not None  # every agreement is published with its first revision
         now = timezone.now()
+        # The same version may have several revisions (a change that is not of terms, such as closing the
+        # agreement to new consent and opening it again): one consent in force per version all the same.
+        if Consent.objects.filter(agreement=agreement, individual=individual, agreement_version=agreement.version,
+                                  opt_in=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).exists():
+            raise Conflict(_("You have already consented to this version of the agreement."))
+        verified = signature is None or _verify(signature, revision.serialized_snapshot)
         consent = (Consent.objects.select_for_update()
                    .filter(agreement_revision=revision, individual=individual).first())
-        if consent is not None and consent.opt_in and (consent.expires_at is None or consent.expires_at > now):
-            raise Conflict(_("You have already consented to this version of the agreement."))
         if consent is None:
             consent = Consent(individual=individual, agreement=agreement, agreement_revision=revision,
                               agreement_version=agreement.version)
@@ -559,31 +605,44 @@ def give_consent(actor: Actor, agreement: DataAgreement, individual: Individual,
         consent.exchange_record = ConsentRecord.objects.create(
             subject_hash=individual.subject_hash, resource=agreement.resource, consumer=agreement.consumer,
             purpose=agreement.purpose, given_at=now, expires_at=expires_at, agreement_ref=agreement.public_id,
-            agreement_version=agreement.version)
+            agreement_version=agreement.version, fields=list(agreement.data_elements))
         consent.opt_in, consent.given_at, consent.expires_at, consent.withdrawn_at = True, now, expires_at, None
-        consent.state = SignatureState.SIGNED
+        consent.state = SignatureState.SIGNED if verified else SignatureState.UNVERIFIED
         consent.save()
         consent_revision = _consent_revision(consent, actor)
-        _sign(consent, consent_revision, actor, signature)
+        if signature is None:
+            _sign(consent, consent_revision, actor, verified=True)
+        else:
+            _sign(consent, revision, actor, signature, verified=verified)
         _audit_consent("privacy.give_consent", actor, consent, {"revision": consent_revision.public_id,
                                                                 "expires_at": _iso(expires_at)})
     return consent
 
 
 def sign_consent(actor: Actor, consent: Consent, signature: SignatureInput) -> Signature:
-    """Add the individual's own signature, made in another system, over the consent's latest revision."""
+    """Add the individual's own signature, made in another system, over the consent's latest revision. Only a
+    consent in force is signed: a withdrawn, expired or outdated one is a conflict. A signature the platform
+    cannot verify is kept but does not make the consent "signed"."""
     require_act_for(actor, consent.individual, GIVE_FOR_OTHERS)
     with transaction.atomic():
         consent = (Consent.objects.select_for_update(of=("self",))
                    .select_related("agreement__resource", "agreement__consumer", "individual__citizen")
                    .get(pk=consent.pk))
+        if consent_queries.state_of(consent.agreement, consent) != ConsentState.GIVEN:
+            raise Conflict(_("This consent is withdrawn, expired or for an older version of the agreement; only a "
+                             "consent in force can be signed."))
         revision = latest_revision("ConsentRecord", consent.public_id)
         assert revision is not None  # every consent is written with its first revision
-        signed = _sign(consent, revision, actor, signature)
-        consent.state = SignatureState.SIGNED
+        verified = _verify(signature, revision.serialized_snapshot)
+        signed = _sign(consent, revision, actor, signature, verified=verified)
+        if verified and consent.state != SignatureState.SIGNED:
+            consent.state = SignatureState.SIGNED
+        elif consent.state == SignatureState.UNSIGNED:
+            consent.state = SignatureState.UNVERIFIED
         consent.save(update_fields=["state", "updated_at"])
         _audit_consent("privacy.sign_consent", actor, consent, {"signature": signed.public_id,
-                                                                "method": signed.verification_method})
+                                                                "method": signed.verification_method,
+                                                                "verified": verified})
     return signed
 
 
@@ -598,13 +657,20 @@ def withdraw_consent(actor: Actor, agreement: DataAgreement, individual: Individ
         if not given:
             raise Conflict(_("There is no consent to this agreement to withdraw."))
         now = timezone.now()
+        # A consent recorded without an agreement (on paper, before the privacy centre) for the same use goes
+        # too: the citizen withdrawing here means the consumer may no longer rely on their consent at all.
+        unagreed = ConsentRecord.objects.filter(
+            subject_hash=individual.subject_hash, resource=agreement.resource_id, consumer=agreement.consumer_id,
+            agreement_ref="", withdrawn_at__isnull=True).update(withdrawn_at=now)
         for consent in given:
             consent.opt_in, consent.withdrawn_at = False, now
             consent.save(update_fields=["opt_in", "withdrawn_at", "updated_at"])
             if consent.exchange_record is not None and consent.exchange_record.withdrawn_at is None:
                 ConsentRecord.objects.filter(pk=consent.exchange_record.pk).update(withdrawn_at=now)
-            revision = _consent_revision(consent, actor)
-            _audit_consent("privacy.withdraw_consent", actor, consent, {"revision": revision.public_id})
+            revision = _consent_revision(consent, actor)  # the withdrawal is a revision of its own, signed as
+            _sign(consent, revision, actor, verified=True)  # a consent given is: by the platform, as witness
+            _audit_consent("privacy.withdraw_consent", actor, consent,
+                           {"revision": revision.public_id, "unagreed_consents_withdrawn": unagreed})
     return given[0]
 
 

@@ -34,32 +34,47 @@ class AnswerObjectionForm(forms.Form):
                              help_text=_("The citizen reads this. Say what was found and what follows."))
 
 
-class CorrectionForm(forms.Form):
+# The correction request, one question per page: which value, the right value, why, the evidence.
+
+
+class CorrectionTargetForm(forms.Form):
     """The citizen's record and field come from what the one door returned to them, as `choices` of
     "<registry>|<record id>|<field>"."""
 
     target = forms.ChoiceField(label=_("Which value is wrong?"),
                                help_text=_("Your records as the departments hold them, by registry."))
-    value = forms.CharField(label=_("The right value"), max_length=MAX_VALUE)
-    reason = forms.CharField(label=_("Why is the record wrong?"), max_length=MAX_TEXT, widget=_text_area(4))
-    evidence = forms.FileField(
-        label=_("Evidence"), help_text=_("A PDF, PNG or JPEG document showing the right value, at most %(mb)d MB.")
-        % {"mb": MAX_EVIDENCE_BYTES >> 20},
-        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"}))
 
     def __init__(self, *args: Any, choices: Sequence[Any], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["target"].choices = [("", _("Choose a value")), *choices]  # type: ignore[attr-defined]
+
+
+def target_parts(target: str) -> tuple[str, int, str]:
+    code, record_id, field = target.split("|", 2)
+    return code, int(record_id), field
+
+
+class CorrectionValueForm(forms.Form):
+    value = forms.CharField(label=_("What is the right value?"), max_length=MAX_VALUE)
+
+
+class CorrectionReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Why is the record wrong?"), max_length=MAX_TEXT, widget=_text_area(4),
+                             help_text=_("For example: you changed your phone number, or the date was typed "
+                                         "wrongly."))
+
+
+class CorrectionEvidenceForm(forms.Form):
+    evidence = forms.FileField(
+        label=_("Attach a document that shows the right value"),
+        help_text=_("A PDF, PNG or JPEG document, at most %(mb)d MB.") % {"mb": MAX_EVIDENCE_BYTES >> 20},
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"}))
 
     def clean_evidence(self) -> Any:
         upload = self.cleaned_data["evidence"]
         if upload is not None and upload.size > MAX_EVIDENCE_BYTES:  # refused before it is read into memory
             raise forms.ValidationError(too_large_message())
         return upload
-
-    def target_parts(self) -> tuple[str, int, str]:
-        code, record_id, field = self.cleaned_data["target"].split("|", 2)
-        return code, int(record_id), field
 
 
 class DecideCorrectionForm(forms.Form):
@@ -86,7 +101,7 @@ class QueueForm(forms.Form):
         return Queue.WAITING
 
 
-FIELD_ALIASES = {"registry": "target", "record": "target", "field": "target"}
+FIELD_ALIASES = {"registry": "target", "record": "target", "field": "target"}  # the action's names → the form's
 
 
 def show_problems(error: InvalidInput, form: forms.Form) -> None:

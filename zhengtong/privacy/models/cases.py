@@ -60,6 +60,10 @@ class Objection(DeadlineNotices):
         ordering = ["-submitted_at", "-pk"]
         indexes = [models.Index(fields=["status", "due"])]
         permissions = [("answer_objection", "Answer citizens' objections to accesses to their data")]
+        # Two submissions at the same moment (a double click, two tabs) make one case, not two.
+        constraints = [models.UniqueConstraint(fields=["citizen", "audit_entry_id"],
+                                               condition=models.Q(status=ObjectionStatus.OPEN),
+                                               name="privacy_objection_one_open_per_access")]
 
     def __str__(self) -> str:
         return self.number
@@ -110,6 +114,11 @@ class CorrectionRequest(DeadlineNotices):
         verbose_name_plural = _("correction requests")
         ordering = ["-submitted_at", "-pk"]
         indexes = [models.Index(fields=["status", "due"]), models.Index(fields=["registry", "record_id"])]
+        # One correction of a field waits for a decision at a time, whoever asked (so a fortiori per citizen):
+        # the provider decides on one value, and a race of two submissions makes one case.
+        constraints = [models.UniqueConstraint(fields=["registry", "record_id", "field"],
+                                               condition=models.Q(status=CorrectionStatus.SUBMITTED),
+                                               name="privacy_correction_one_submitted_per_field")]
 
     def __str__(self) -> str:
         return self.number

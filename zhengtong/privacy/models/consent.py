@@ -159,8 +159,12 @@ class Revision(models.Model):
 
 
 class SignatureState(models.TextChoices):
+    """The spec's unsigned / signed, and "unverified": signed only by a signature the platform could not check
+    (a method it does not know, or no public key given), which it keeps but never counts as signed."""
+
     UNSIGNED = "unsigned", _("unsigned")
     SIGNED = "signed", _("signed")
+    UNVERIFIED = "unverified", _("signed, signature not verified")
 
 
 class Consent(models.Model):
@@ -196,8 +200,9 @@ class Consent(models.Model):
 
 
 class Signature(models.Model):
-    """A signature over a consent's revision: by the individual's own key in another system (stored as sent),
-    or by the platform's signing key for a consent given in a citizen's logged-in session."""
+    """A signature over a revision of a consent (or, for a consent signed before it existed, of the agreement
+    consented to): by the individual's own key in another system, verified when the method is one the
+    platform knows and the public key is given, or by the platform's signing key as witness."""
 
     public_id = models.CharField(max_length=36, unique=True, default=new_id, editable=False)
     consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="signatures")
@@ -213,6 +218,8 @@ class Signature(models.Model):
     timestamp = models.DateTimeField()
     object_type = models.CharField(max_length=16, default="revision")
     object_reference = models.CharField(max_length=36)
+    verified = models.BooleanField(_("verified"), default=False,
+                                   help_text=_("The platform checked it against the signed payload."))
 
     class Meta:
         verbose_name = _("signature")

@@ -81,8 +81,9 @@ def test_a_citizen_sees_their_data_and_who_used_it_and_verifies_a_read(
     page.locator(f"tr[data-entry='{entry}'] a[href='{reverse('privacy:new-objection', args=[entry])}']").click()
     page.locator("main form[method=post] [name=reason]").fill("我没有在该部门办理过业务。")
     page.locator("main form[method=post] button[type=submit]").click()
+    page.locator("main form[method=post] [data-submit]").click()  # on the check page
     objection = Objection.objects.get()
-    at(page, reverse("privacy:objection", args=[objection.number]))
+    at(page, reverse("privacy:objection-submitted", args=[objection.number]))
     assert objection.audit_entry_id == entry
     log_out(page)
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.test import Client
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from zhengtong.catalog import demo as catalog_demo
 from zhengtong.catalog.models import Resource
 from zhengtong.core import crypto
 from zhengtong.core.errors import Conflict, InvalidInput, NotPermitted
+from zhengtong.exchange import actions as exchange_actions
 from zhengtong.exchange import door
 from zhengtong.exchange.models import ConsentRecord, Grant
 from zhengtong.exchange.tests.conftest import person
@@ -29,7 +32,7 @@ from zhengtong.identity import roles
 from zhengtong.identity.models import ApiClient, Citizen, Department, User
 from zhengtong.privacy import demo
 from zhengtong.privacy.actions import consent as actions
-from zhengtong.privacy.models import Consent, ConsentState, DataAgreement, Revision
+from zhengtong.privacy.models import Consent, ConsentState, DataAgreement, Revision, SignatureState
 from zhengtong.privacy.queries import consent as queries
 from zhengtong.registries import base
 from zhengtong.registries import demo as registries_demo
@@ -60,7 +63,8 @@ def citizen(citizen_user: User) -> Citizen:
 
 @pytest.fixture
 def consent_grant(make_grant: Callable[..., Grant]) -> Grant:
-    return make_grant(basis="consent")
+    """A grant on consent reading what the agreement covers (a consent covers its agreement's fields only)."""
+    return make_grant(basis="consent", fields=("resident_id", "name"))
 
 
 def gateway_call(client: Client, credential: str, key: str = person(1)) -> tuple[int, str]:
@@ -157,6 +161,55 @@ def test_consent_given_withdrawn_and_given_again_is_followed_by_the_next_gateway
     assert len(queries.consent_history(citizen, agreement)) == 3
 
 
+def test_a_consent_covers_only_the_fields_of_its_agreement(
+        client: Client, persons: Registry, governance: User, persons_resource: Resource, city: dict[str, Any],
+        make_grant: Callable[..., Grant], citizen: Citizen, citizen_user: User,
+        consumer_client: tuple[ApiClient, str]) -> None:
+    narrow, _ = actions.publish_agreement(governance, terms(persons_resource, city["other"],
+                                                            data_elements=["name", "phone"]))
+    grant = make_grant(basis="consent", fields=("name", "phone", "birth_date"))
+    consent = actions.give_consent(citizen_user, narrow, actions.individual_for(citizen))
+    assert consent.exchange_record is not None and consent.exchange_record.fields == ["name", "phone"]
+    response = client.get(f"{GATEWAY}/{person(1)}", {"purpose": PURPOSE},
+                          HTTP_AUTHORIZATION=f"Bearer {consumer_client[1]}")
+    assert (response.status_code, response.json()["code"]) == (403, "consent_missing")
+    assert "birth_date" in response.json()["message"] and "phone" not in response.json()["message"]
+    refused = AuditEntry.objects.filter(result=Result.DENIED, object_id="persons").latest("pk")
+    assert refused.detail["fields"] == ["birth_date"]
+
+    Grant.objects.filter(pk=grant.pk).update(fields=["name"])  # the consumer reads less: the consent covers it
+    assert gateway_call(client, consumer_client[1])[0] == 200
+
+
+def test_a_consent_recorded_without_an_agreement_still_covers_every_field(
+        client: Client, persons: Registry, make_grant: Callable[..., Grant], citizen_user: User,
+        persons_resource: Resource, city: dict[str, Any], consumer_client: tuple[ApiClient, str]) -> None:
+    make_grant(basis="consent")  # all five fields
+    legacy = exchange_actions.give_consent(citizen_user, subject=person(1), resource=persons_resource,
+                                           consumer=city["other"], purpose=PURPOSE)
+    assert legacy.fields == []
+    assert gateway_call(client, consumer_client[1])[0] == 200
+
+
+def test_withdrawing_in_the_privacy_centre_withdraws_an_earlier_consent_without_agreement(
+        client: Client, persons: Registry, agreement: DataAgreement, consent_grant: Grant, citizen: Citizen,
+        citizen_user: User, persons_resource: Resource, city: dict[str, Any],
+        consumer_client: tuple[ApiClient, str]) -> None:
+    legacy = exchange_actions.give_consent(citizen_user, subject=person(1), resource=persons_resource,
+                                           consumer=city["other"], purpose=PURPOSE)
+    other_use = exchange_actions.give_consent(citizen_user, subject=person(1), resource=persons_resource,
+                                              consumer=city["bureau"], purpose=PURPOSE)
+    individual = actions.individual_for(citizen)
+    actions.give_consent(citizen_user, agreement, individual)
+    actions.withdraw_consent(citizen_user, agreement, individual)
+    assert gateway_call(client, consumer_client[1]) == (403, "consent_withdrawn")
+    legacy.refresh_from_db()
+    other_use.refresh_from_db()
+    assert legacy.withdrawn_at is not None and other_use.withdrawn_at is None  # another consumer's stays
+    entry = AuditEntry.objects.filter(action="privacy.withdraw_consent").get()
+    assert entry.detail["unagreed_consents_withdrawn"] == 1
+
+
 def test_a_revised_agreement_asks_again_and_the_door_stops_counting_the_old_consent(
         client: Client, persons: Registry, agreement: DataAgreement, consent_grant: Grant, citizen: Citizen,
         citizen_user: User, governance: User, consumer_client: tuple[ApiClient, str]) -> None:
@@ -239,6 +292,85 @@ def test_a_consent_given_in_the_citizens_session_is_signed_by_the_platform(agree
                                    base64.b64decode(signature.signature))
     revision = Revision.objects.get(public_id=signature.object_reference)
     assert revision.authorized_by_individual == consent.individual
+
+
+def app_signature(payload: str, key: Ed25519PrivateKey | None = None, **changes: str) -> actions.SignatureInput:
+    """A signature made in the citizen's app by their own ed25519 key, with the public key as the artifact."""
+    key = key or Ed25519PrivateKey.generate()
+    values = {"signature": base64.b64encode(key.sign(payload.encode())).decode(), "verification_method": "ed25519",
+              "verification_signed_by": "citizen-app-key", "verification_artifact": base64.b64encode(
+                  key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
+              "verification_signed_as": "delegate"}
+    values.update(changes)
+    return actions.SignatureInput(**values)
+
+
+def test_a_signature_from_elsewhere_is_verified_or_marked_unverified_never_signed_unchecked(
+        agreement: DataAgreement, governance: User, citizen: Citizen) -> None:
+    individual = actions.individual_for(citizen)
+    signed_revision = actions.latest_revision("DataAgreement", agreement.public_id)
+    assert signed_revision is not None
+    with pytest.raises(InvalidInput) as forged:  # signed over something else
+        actions.give_consent(governance, agreement, individual, signature=app_signature("another text"))
+    assert [p.field for p in forged.value.details] == ["signature.signature"]
+    assert not Consent.objects.exists()
+
+    consent = actions.give_consent(governance, agreement, individual,
+                                   signature=app_signature(signed_revision.serialized_snapshot))
+    signature = consent.signatures.get()
+    assert (consent.state, signature.verified, signature.object_reference) == (
+        SignatureState.SIGNED, True, signed_revision.public_id)
+
+    actions.withdraw_consent(governance, agreement, individual)
+    unknown = app_signature("", signature="MEUCIQD", verification_method="sm2-app", verification_artifact="")
+    again = actions.give_consent(governance, agreement, individual, signature=unknown)
+    assert again.state == SignatureState.UNVERIFIED
+    assert not again.signatures.order_by("-pk").first().verified  # type: ignore[union-attr]
+
+
+def test_only_the_citizen_in_their_session_signs_as_the_individual(agreement: DataAgreement, governance: User,
+                                                                   citizen: Citizen) -> None:
+    individual = actions.individual_for(citizen)
+    snapshot = actions.latest_revision("DataAgreement", agreement.public_id).serialized_snapshot  # type: ignore[union-attr]
+    with pytest.raises(InvalidInput) as claimed:
+        actions.give_consent(governance, agreement, individual,
+                             signature=app_signature(snapshot, verification_signed_as="individual"))
+    assert [p.field for p in claimed.value.details] == ["signature.verificationSignedAs"]
+    relayed = actions.give_consent(governance, agreement, individual,
+                                   signature=app_signature(snapshot, verification_signed_as=""))
+    assert relayed.signatures.get().verification_signed_as == "delegate"
+
+
+def test_a_withdrawal_is_a_signed_revision_and_a_withdrawn_consent_cannot_be_signed(
+        agreement: DataAgreement, citizen_user: User, citizen: Citizen, governance: User) -> None:
+    individual = actions.individual_for(citizen)
+    consent = actions.give_consent(citizen_user, agreement, individual)
+    key = Ed25519PrivateKey.generate()
+    first = actions.latest_revision("ConsentRecord", consent.public_id)
+    assert first is not None
+    assert actions.sign_consent(governance, consent, app_signature(first.serialized_snapshot, key)).verified
+
+    actions.withdraw_consent(citizen_user, agreement, individual)
+    withdrawal = actions.latest_revision("ConsentRecord", consent.public_id)
+    assert withdrawal is not None and json.loads(withdrawal.serialized_snapshot)["objectData"]["optIn"] is False
+    last = consent.signatures.order_by("-pk").first()
+    assert last is not None and (last.object_reference, last.verified) == (withdrawal.public_id, True)
+    assert last.verification_method.startswith("zhengtong-platform-")
+    with pytest.raises(Conflict):
+        actions.sign_consent(governance, consent, app_signature(withdrawal.serialized_snapshot, key))
+    assert consent.signatures.count() == 3
+
+
+def test_one_consent_in_force_per_version_even_across_revisions_of_the_same_version(
+        agreement: DataAgreement, governance: User, citizen_user: User, citizen: Citizen) -> None:
+    individual = actions.individual_for(citizen)
+    actions.give_consent(citizen_user, agreement, individual)
+    same_terms = terms(agreement.resource, agreement.consumer, active=True)
+    _same, revision = actions.revise_agreement(governance, agreement, same_terms)  # a new revision, same version
+    assert revision.object_id == agreement.public_id and _same.version == 1
+    with pytest.raises(Conflict):
+        actions.give_consent(citizen_user, agreement, individual)
+    assert Consent.objects.filter(opt_in=True).count() == 1
 
 
 def test_giving_twice_and_withdrawing_nothing_are_conflicts(agreement: DataAgreement, citizen_user: User,

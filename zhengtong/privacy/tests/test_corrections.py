@@ -10,6 +10,7 @@ The dates sit around National Day 2026: 1–7 October are holidays and Saturday 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
@@ -84,6 +86,10 @@ def request(citizen: User, registry: Registry, *, field: str = "phone", value: s
     return actions.request_correction(
         citizen, registry=registry, record_id=record_id(registry, n), field=field, value=value,
         reason="手机号已更换", evidence=actions.Evidence("证明.png", evidence) if evidence is not None else None)
+
+
+def step_url(step: str) -> str:
+    return reverse("privacy:correction-step", args=[step])
 
 
 def other_citizen() -> User:
@@ -166,6 +172,23 @@ def test_bad_input_is_refused_by_field_and_nothing_is_written(changes: dict[str,
     assert not CorrectionRequest.objects.exists()
 
 
+def test_a_second_request_for_the_same_field_is_a_conflict_and_keeps_no_file(citizen: User, persons: Registry,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    first = request(citizen, persons)
+    later = PNG + b"another scan"
+    with pytest.raises(Conflict):
+        request(citizen, persons, value="13912345679", evidence=later)
+    # The same when the check before saving misses the first (a request at the same moment): the database's
+    # one-waiting-correction-per-field rule answers, and the aborted request leaves no evidence file behind.
+    real_exists = QuerySet.exists
+    monkeypatch.setattr(QuerySet, "exists", lambda qs: False if qs.model is CorrectionRequest else real_exists(qs))
+    with pytest.raises(Conflict):
+        request(citizen, persons, value="13912345679", evidence=later)
+    assert list(CorrectionRequest.objects.values_list("pk", flat=True)) == [first.pk]
+    assert not actions.evidence_path(hashlib.sha256(later).hexdigest()).exists()
+    assert actions.evidence_path(first.evidence_digest).exists()
+
+
 def test_only_the_provider_departments_data_officers_decide(citizen: User, persons: Registry, governance: User,
                                                            consumer_officer: User, provider_officer: User) -> None:
     correction = request(citizen, persons)
@@ -220,16 +243,34 @@ def test_pages_the_citizen_requests_and_the_provider_accepts(client: Client, cit
     form = client.get(reverse("privacy:new-correction") + "?registry=persons&field=phone").content.decode()
     assert f'<option value="{target}" selected>' in form
     assert "13800138001" in form  # the citizen sees their own value, unmasked, through the door
-    upload = SimpleUploadedFile("证明.png", PNG, content_type="image/png")
-    wrong = client.post(reverse("privacy:new-correction"), {
-        "target": target, "value": NEW_PHONE, "reason": "手机号已更换",
+    # Out of order, a question sends the citizen back to the first one not answered yet.
+    assert client.get(step_url("reason"))["Location"] == reverse("privacy:new-correction")
+    assert client.post(reverse("privacy:new-correction"), {"target": target})["Location"] == step_url("value")
+    wrong_value = client.post(step_url("value"), {"value": "12345"})
+    assert wrong_value.status_code == 200 and 'href="#id_value"' in wrong_value.content.decode()
+    assert client.post(step_url("value"), {"value": NEW_PHONE})["Location"] == step_url("reason")
+    assert client.post(step_url("reason"), {"reason": "手机号已更换"})["Location"] == step_url("evidence")
+    wrong = client.post(step_url("evidence"), {
         "evidence": SimpleUploadedFile("note.txt", b"hello", content_type="image/png")})
     assert wrong.status_code == 200 and "Attach a PDF, PNG or JPEG file." in wrong.content.decode()
-    response = client.post(reverse("privacy:new-correction"), {
-        "target": target, "value": NEW_PHONE, "reason": "手机号已更换", "evidence": upload})
+    assert 'href="#id_evidence"' in wrong.content.decode()
+    check_url = reverse("privacy:check-correction")
+    upload = SimpleUploadedFile("证明.png", PNG, content_type="image/png")
+    assert client.post(step_url("evidence"), {"evidence": upload})["Location"] == check_url
+    assert not CorrectionRequest.objects.exists() and not list(actions.evidence_path("x").parent.glob("*"))
+
+    check = client.get(check_url).content.decode()
+    assert NEW_PHONE in check and "手机号已更换" in check and "证明.png" in check
+    assert f'href="{step_url("reason")}?change=1"' in check
+    # A change link comes back to the check page once the answer is given again.
+    assert client.post(step_url("reason") + "?change=1", {"reason": "手机号已于九月更换"})["Location"] == check_url
+    response = client.post(check_url)
     correction = CorrectionRequest.objects.get()
-    assert response.status_code == 302
-    assert response["Location"] == reverse("privacy:correction", args=[correction.number])
+    assert correction.reason == "手机号已于九月更换"
+    assert response["Location"] == reverse("privacy:correction-submitted", args=[correction.number])
+    confirmation = client.get(response["Location"]).content.decode()
+    assert correction.number in confirmation and correction.due.isoformat() in confirmation
+    assert client.get(check_url)["Location"] == reverse("privacy:new-correction")  # the answers are gone
     assert correction.number in client.get(reverse("privacy:corrections")).content.decode()
     evidence = client.get(reverse("privacy:correction-evidence", args=[correction.number]))
     assert evidence.status_code == 200 and evidence.getvalue() == PNG

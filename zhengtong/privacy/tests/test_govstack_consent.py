@@ -113,7 +113,7 @@ def test_a_system_of_the_office_configures_and_a_citizen_consents_and_withdraws_
         spec: dict[str, Any], client: Client, persons: Registry, persons_resource: Resource,
         make_grant: Callable[..., Grant], office_system: Caller, consumer_client: tuple[ApiClient, str],
         citizen_user: User) -> None:
-    make_grant(basis="consent")
+    make_grant(basis="consent", fields=("resident_id", "name"))
     policy = conforms(spec, "post", "/config/policy/", office_system.call("post", "/config/policy/", {"policy": {
         "id": "", "name": "云溪市个人信息保护政策", "version": "", "url": "https://www.yunxi.gov.cn/privacy/v1",
         "dataRetentionPeriodDays": 365}}))
@@ -152,7 +152,7 @@ def test_a_revision_through_the_api_asks_again(spec: dict[str, Any], client: Cli
                                                persons_resource: Resource, make_grant: Callable[..., Grant],
                                                office_system: Caller, consumer_system: Caller,
                                                consumer_client: tuple[ApiClient, str], citizen_user: User) -> None:
-    make_grant(basis="consent")
+    make_grant(basis="consent", fields=("resident_id", "name"))
     agreement = office_system.call("post", "/config/data-agreement/", agreement_body(persons_resource)).json()[
         "dataAgreement"]
     individual = office_system.call("post", "/config/individual/", {"individual": {"externalId": person(1)}}).json()[
@@ -203,6 +203,9 @@ def test_the_draft_and_signed_flow_stores_the_individuals_signature(
         {"consentRecord": draft["consentRecord"], "signature": signature}))
     assert stored["signature"]["verificationMethod"] == "sm2-app"
     assert stored["signature"]["signature"] == "MEUCIQD-signed-in-the-citizen-app"
+    # A method the platform cannot check: kept, never "signed"; relayed by the office's system, as a delegate.
+    assert (stored["consentRecord"]["state"], stored["signature"]["verificationSignedAs"]) == (
+        "unverified", "delegate")
     listed = conforms(spec, "get", "/service/individual/record/consent-record/", office_system.call(
         "get", "/service/individual/record/consent-record/", HTTP_X_INDIVIDUAL_ID=individual["id"]))
     assert [r["id"] for r in listed["consentRecords"]] == [stored["consentRecord"]["id"]]
@@ -358,3 +361,46 @@ def test_every_other_operation_answers_as_the_spec_says(spec: dict[str, Any], cl
     deleted = conforms(spec, "delete", "/config/policy/{policyId}/",
                        office_system.call("delete", f"/config/policy/{pid}/"))
     assert deleted["revision"]["objectId"] == pid
+
+
+def test_a_system_may_not_sign_as_the_individual_nor_sign_a_withdrawn_consent(
+        spec: dict[str, Any], persons_resource: Resource, office_system: Caller, citizen_user: User) -> None:
+    aid = office_system.call("post", "/config/data-agreement/", agreement_body(persons_resource)).json()[
+        "dataAgreement"]["id"]
+    iid = office_system.call("post", "/config/individual/", {"individual": {"externalId": person(1)}}).json()[
+        "individual"]["id"]
+    as_individual = {"HTTP_X_INDIVIDUAL_ID": iid}
+    cid = office_system.call("post", f"/service/individual/record/data-agreement/{aid}/", **as_individual).json()[
+        "consentRecord"]["id"]
+    path, template = (f"/service/individual/record/consent-record/{cid}/signature/",
+                      "/service/individual/record/consent-record/{consentRecordId}/signature/")
+    signature = {"signature": "c2lnbmVk", "verificationMethod": "sm2-app", "verificationSignedBy": "app-key-42"}
+    claimed = conforms(spec, "put", template, office_system.call(
+        "put", path, {"signature": {**signature, "verificationSignedAs": "individual"}}, **as_individual))
+    assert claimed["details"][0]["field"] == "signature.verificationSignedAs"
+    office_system.call("put", f"/service/individual/record/consent-record/{cid}/", {"consentRecord": {"optIn": False}},
+                       **as_individual)
+    late = office_system.call("put", path, {"signature": signature}, **as_individual)
+    assert (late.status_code, late.json()["code"]) == (400, "conflict")
+
+
+def test_the_current_records_are_paged_by_the_database(spec: dict[str, Any], persons_resource: Resource,
+                                                        office_system: Caller, citizen_user: User) -> None:
+    identity.register_citizen(None, identity.CitizenInput(name="李四", resident_id=person(2), phone="13800138002",
+                                                          division_code="330106"))
+    aid = office_system.call("post", "/config/data-agreement/", agreement_body(persons_resource)).json()[
+        "dataAgreement"]["id"]
+    given = []
+    for n in (1, 2):
+        iid = office_system.call("post", "/config/individual/", {"individual": {"externalId": person(n)}}).json()[
+            "individual"]["id"]
+        headers = {"HTTP_X_INDIVIDUAL_ID": iid}
+        cid = office_system.call("post", f"/service/individual/record/data-agreement/{aid}/", **headers).json()[
+            "consentRecord"]["id"]
+        office_system.call("put", f"/service/individual/record/consent-record/{cid}/",
+                           {"consentRecord": {"optIn": False}}, **headers)
+        given.append(cid)
+    template = "/service/verification/consent-records/"
+    pages = [conforms(spec, "get", template, office_system.call("get", f"{template}?limit=1&offset={offset}"))[
+        "consentRecords"] for offset in (0, 1, 2)]
+    assert [[(r["id"], r["optIn"]) for r in page] for page in pages] == [[(given[0], False)], [(given[1], False)], []]

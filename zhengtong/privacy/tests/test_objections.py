@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.core import mail
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
@@ -116,6 +117,20 @@ def test_a_citizen_objects_to_a_read_and_the_office_upholds_it(
         actions.answer_objection(governance, answered, upheld=False, answer="再答一次")
 
 
+def test_a_second_open_objection_to_the_same_access_is_a_conflict_even_at_the_same_moment(
+        citizen: User, persons: Registry, provider_officer: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = staff_read(provider_officer, persons, 1)
+    actions.object_to_access(citizen, entry_id=entry.pk, reason="我从未在民政局办理业务。")
+    with pytest.raises(Conflict):
+        actions.object_to_access(citizen, entry_id=entry.pk, reason="再提一次。")
+    # Two submissions at once both pass the check before saving; the database's rule makes the second a conflict.
+    real_exists = QuerySet.exists
+    monkeypatch.setattr(QuerySet, "exists", lambda qs: False if qs.model is Objection else real_exists(qs))
+    with pytest.raises(Conflict):
+        actions.object_to_access(citizen, entry_id=entry.pk, reason="同时又提一次。")
+    assert Objection.objects.count() == 1
+
+
 def test_only_an_access_that_concerns_the_citizen_can_be_objected_to(
         citizen: User, persons: Registry, provider_officer: User) -> None:
     someone_else = staff_read(provider_officer, persons, 2)
@@ -208,9 +223,19 @@ def test_pages_the_citizen_objects_the_office_answers_and_the_citizen_reads_the_
     assert form.status_code == 200 and "市民政局" in form.content.decode()
     blank = client.post(reverse("privacy:new-objection", args=[entry.pk]), {"reason": ""})
     assert blank.status_code == 200 and 'class="form-errors"' in blank.content.decode()
+    assert 'href="#id_reason"' in blank.content.decode()
+    check_url = reverse("privacy:check-objection", args=[entry.pk])
+    assert client.get(check_url)["Location"] == reverse("privacy:new-objection", args=[entry.pk])  # nothing yet
     response = client.post(reverse("privacy:new-objection", args=[entry.pk]), {"reason": "我没有办理过任何业务"})
+    assert response["Location"] == check_url and not Objection.objects.exists()
+    check = client.get(check_url).content.decode()
+    assert "我没有办理过任何业务" in check and "市民政局" in check
+    assert f'href="{reverse("privacy:new-objection", args=[entry.pk])}"' in check  # the change link
+    response = client.post(check_url)
     objection = Objection.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("privacy:objection", args=[objection.number])
+    assert response["Location"] == reverse("privacy:objection-submitted", args=[objection.number])
+    confirmation = client.get(response["Location"]).content.decode()
+    assert objection.number in confirmation and objection.due.isoformat() in confirmation
     listing = client.get(reverse("privacy:objections")).content.decode()
     assert objection.number in listing
     assert client.get(reverse("privacy:objection-queue")).status_code == 403

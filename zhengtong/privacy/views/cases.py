@@ -112,27 +112,6 @@ def objection_list(request: HttpRequest) -> HttpResponse:
         "access_label": access_label})
 
 
-@login_required
-def new_objection(request: HttpRequest, entry_id: int) -> HttpResponse:
-    user = _citizen(request)
-    entry = queries.entry_concerning(user, entry_id)
-    if entry is None:
-        raise Http404
-    form = forms.ObjectionForm(request.POST if request.method == "POST" else None)
-    if form.is_bound and form.is_valid():
-        try:
-            objection = actions.object_to_access(user, entry_id=entry_id, reason=form.cleaned_data["reason"])
-        except DomainError as error:
-            _failed(error, form)
-        else:
-            messages.success(request, _("Objection %(number)s is submitted. The data governance office answers by "
-                                        "%(due)s.") % {"number": objection.number, "due": objection.due.isoformat()})
-            return redirect("privacy:objection", objection.number)
-    return render(request, "privacy/cases/objection_form.html", {
-        "entry": entry, "form": form, "access": access_label(entry.action), **_errors(form),
-        "department": _department_name(entry)})
-
-
 def _department_name(entry: AuditEntry) -> str:
     department = Department.objects.filter(code=entry.actor_department).first() if entry.actor_department else None
     return department.name if department else entry.actor_department
@@ -235,33 +214,6 @@ def _preselected(groups: Sequence[Any], code: str, field: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-@login_required
-def new_correction(request: HttpRequest) -> HttpResponse:
-    user = _citizen(request)
-    groups = _target_choices(user)
-    initial = {"target": _preselected(groups, request.GET.get("registry", ""), request.GET.get("field", ""))}
-    bound = request.method == "POST"
-    form = forms.CorrectionForm(request.POST if bound else None, request.FILES if bound else None,
-                                choices=groups, initial=initial)
-    if form.is_bound and form.is_valid():
-        code, record_id, field = form.target_parts()
-        upload = form.cleaned_data["evidence"]
-        try:
-            registry = Registry.objects.get(code=code)
-            correction = actions.request_correction(
-                user, registry=registry, record_id=record_id, field=field, value=form.cleaned_data["value"],
-                reason=form.cleaned_data["reason"],
-                evidence=actions.Evidence(upload.name, upload.read()))
-        except DomainError as error:
-            _failed(error, form)
-        else:
-            messages.success(request, _("Correction request %(number)s is submitted. The department decides by "
-                                        "%(due)s.") % {"number": correction.number, "due": correction.due.isoformat()})
-            return redirect("privacy:correction", correction.number)
-    return render(request, "privacy/cases/correction_form.html", {"form": form, "has_records": bool(groups),
-                                                                  **_errors(form)})
-
-
 def _visible_correction(request: HttpRequest, number: str) -> CorrectionRequest:
     correction = queries.visible_correction(_user(request), number)
     if correction is None:
@@ -350,11 +302,9 @@ def decide_correction(request: HttpRequest, number: str) -> HttpResponse:
 
 urlpatterns: list = [
     path("objections/", objection_list, name="objections"),
-    path("objections/new/<int:entry_id>/", new_objection, name="new-objection"),
     path("objections/<str:number>/", objection_detail, name="objection"),
     path("objections/<str:number>/answer/", answer_objection, name="answer-objection"),
     path("corrections/", correction_list, name="corrections"),
-    path("corrections/new/", new_correction, name="new-correction"),
     path("corrections/<str:number>/", correction_detail, name="correction"),
     path("corrections/<str:number>/evidence/", correction_evidence, name="correction-evidence"),
     path("corrections/<str:number>/decide/", decide_correction, name="decide-correction"),

@@ -1,7 +1,13 @@
-# A slot for model changes of one area while the app is built in parallel; empty until that area needs one.
-from django.db import migrations
+# Applying: one open draft per applicant and item.
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [("services", "0003_items")]
-    operations: list = []
+    operations = [
+        migrations.AddConstraint(
+            model_name="application",
+            constraint=models.UniqueConstraint(condition=models.Q(("status", "draft")), fields=("applicant", "item"),
+                                               name="services_application_one_draft"),
+        ),
+    ]

@@ -15,7 +15,8 @@ from zhengtong.identity.models import ScopePaths
 from .definitions import ProcessDefinition
 from .items import Material, ServiceItem
 
-__all__ = ["Application", "ApplicationMaterial", "ApplicationStatus", "ClockPause", "MaterialProvision"]
+__all__ = ["OPEN_STATUSES", "Application", "ApplicationMaterial", "ApplicationStatus", "ClockPause",
+           "MaterialProvision"]
 
 
 class ApplicationStatus(models.TextChoices):
@@ -75,6 +76,9 @@ class Application(DeadlineNotices):
             models.UniqueConstraint(fields=["applicant", "submission_token"],
                                     condition=~models.Q(submission_token=""),
                                     name="services_application_one_per_token"),
+            # "Start now" twice (or in two tabs) resumes the same draft rather than starting a second one.
+            models.UniqueConstraint(fields=["applicant", "item"], condition=models.Q(status="draft"),
+                                    name="services_application_one_draft"),
         ]
 
     def __str__(self) -> str:

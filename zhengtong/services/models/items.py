@@ -10,7 +10,7 @@ from zhengtong.identity.models import Department, ScopePaths
 
 from .definitions import DecisionDefinition, ProcessDefinition
 
-__all__ = ["ItemStatus", "ItemType", "Material", "MaterialSource", "ServiceItem"]
+__all__ = ["Channel", "ItemStatus", "ItemType", "LifeSituation", "Material", "MaterialSource", "ServiceItem"]
 
 
 class ItemType(models.TextChoices):
@@ -28,6 +28,30 @@ class ItemStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("withdrawn")
 
 
+class LifeSituation(models.TextChoices):
+    """The moments of life the service guide groups items by (the values of ServiceItem.life_situations)."""
+
+    BIRTH = "birth", _("having a baby")
+    SCHOOLING = "schooling", _("going to school")
+    WORK = "work", _("working")
+    MARRIAGE = "marriage", _("getting married")
+    HOUSING = "housing", _("housing")
+    BUSINESS = "business", _("starting a business")
+    RETIREMENT = "retirement", _("retiring")
+    DEATH = "death", _("when someone dies")
+    DISABILITY = "disability", _("living with a disability")
+    MOVING = "moving", _("moving home")
+
+
+class Channel(models.TextChoices):
+    """Where an item can be handled (the values of ServiceItem.channels)."""
+
+    ONLINE = "online", _("online")
+    MOBILE = "mobile", _("mobile app")
+    WINDOW = "window", _("at the service hall window")
+    SELF_SERVICE = "self_service", _("self-service terminal")
+
+
 class ServiceItem(models.Model):
     code = models.CharField(_("item code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -43,12 +67,12 @@ class ServiceItem(models.Model):
     fee = models.CharField(_("fee"), max_length=200, blank=True, help_text=_("Empty when the service is free."))
     statutory_days = models.PositiveSmallIntegerField(_("statutory time limit (working days)"))
     promised_days = models.PositiveSmallIntegerField(_("promised time limit (working days)"))
-    channels = models.JSONField(_("channels"), default=list, blank=True)  # e.g. ["online", "window", "mobile"]
-    life_situations = models.JSONField(_("life situations"), default=list, blank=True)  # e.g. ["birth", "retire"]
+    channels = models.JSONField(_("channels"), default=list, blank=True)  # Channel values: ["online", "window"]
+    life_situations = models.JSONField(_("life situations"), default=list, blank=True)  # LifeSituation values
     keywords = models.CharField(_("keywords"), max_length=300, blank=True)
     commitment_allowed = models.BooleanField(_("commitment may replace a material"), default=False)
     # The application form: an ordered list of questions, each {"name", "label", "type", "required", "hint",
-    # "choices", "prefill": {"registry", "field"} | null}; see services.forms for what it may hold.
+    # "choices", "prefill": {"registry", "field"} | null}; services.actions.items.validate_form says what it may hold.
     form = models.JSONField(_("form"), default=list)
     process = models.ForeignKey(ProcessDefinition, on_delete=models.PROTECT, related_name="items",
                                 verbose_name=_("process"))

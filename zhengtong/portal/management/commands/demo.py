@@ -29,6 +29,7 @@ from zhengtong.privacy.demo_accesses import seed_accesses
 from zhengtong.privacy.demo_cases import seed_cases
 from zhengtong.privacy.demo_notices import seed_notices
 from zhengtong.registries.demo import seed_registries
+from zhengtong.services.demo import seed_services
 
 WORKER_STOP_SECONDS = 10
 
@@ -92,6 +93,8 @@ class Command(BaseCommand):
         self.stdout.write(seed_consent(seed=seed).describe())
         sharing = seed_sharing(seed=seed)
         self.stdout.write(sharing.describe())
+        # Before the accesses and cases: a second run would otherwise add reads for the services' new logins.
+        self.stdout.write(seed_services(seed=seed, progress=verbosity >= 1).describe())
         self.stdout.write(seed_proxy(seed=seed, base_url=f"http://{host}:{port}").describe())
         self.stdout.write(seed_subscriptions(seed=seed).describe())
         self.stdout.write(seed_objections(seed=seed).describe())

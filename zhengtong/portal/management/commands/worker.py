@@ -1,7 +1,7 @@
 """`zhengtong worker`: background tasks from the database queue, the audit trail's sequencer beside them, and
 the periodic work that nobody asks for (the anomaly rules; the deadlines of sharing requests, data objections,
-citizens' objections and correction requests; collecting the changes subscriptions follow and delivering
-their webhooks)."""
+citizens' objections, correction requests and applications; the timers of running processes; collecting the
+changes subscriptions follow and delivering their webhooks)."""
 
 import threading
 from typing import Any
@@ -19,6 +19,7 @@ from zhengtong.exchange.tasks import (
     deliver_webhooks,
 )
 from zhengtong.privacy.tasks import check_case_deadlines
+from zhengtong.services.tasks import check_application_deadlines, fire_workflow_timers
 
 ANOMALY_INTERVAL_SECONDS = 60.0
 # Reminders and overdue notices are sent once per deadline, so checking often only makes them prompt.
@@ -26,10 +27,14 @@ DEADLINE_INTERVAL_SECONDS = 15 * 60.0
 # Subscribers expect changes within a minute; both tasks are safe to run in several workers at once.
 COLLECT_INTERVAL_SECONDS = 30.0
 DELIVERY_INTERVAL_SECONDS = 15.0
+# Process timers count in days; a minute late is on time.
+TIMER_INTERVAL_SECONDS = 60.0
 PERIODIC = ((evaluate_recent_anomalies, ANOMALY_INTERVAL_SECONDS, "anomalies"),
             (check_sharing_deadlines, DEADLINE_INTERVAL_SECONDS, "sharing-deadlines"),
             (check_objection_deadlines, DEADLINE_INTERVAL_SECONDS, "objection-deadlines"),
             (check_case_deadlines, DEADLINE_INTERVAL_SECONDS, "privacy-case-deadlines"),
+            (check_application_deadlines, DEADLINE_INTERVAL_SECONDS, "application-deadlines"),
+            (fire_workflow_timers, TIMER_INTERVAL_SECONDS, "workflow-timers"),
             (collect_subscription_changes, COLLECT_INTERVAL_SECONDS, "subscription-changes"),
             (deliver_webhooks, DELIVERY_INTERVAL_SECONDS, "webhook-deliveries"))
 
@@ -42,7 +47,8 @@ def _schedule(periodic_task: Task[[], Any], interval: float, stop: threading.Eve
 
 class Command(BaseCommand):
     help = ("Run background tasks (django-tasks database backend), the audit sequencer, the anomaly rules, the "
-            "deadlines of sharing requests, objections and corrections, and subscription deliveries.")
+            "deadlines of sharing requests, objections, corrections and applications, process timers and "
+            "subscription deliveries.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls of the task queue")
