@@ -43,6 +43,8 @@ def configure(settings: dict[str, Any]) -> None:
                 "django.server": {"level": "WARNING"},
                 # Request failures are logged once, by RequestIdMiddleware, with the request id.
                 "django.request": {"level": "CRITICAL"},
+                # SpiffWorkflow logs every task state change at INFO: a dozen lines per process step.
+                "spiff": {"level": "WARNING"},
             },
         }
     )

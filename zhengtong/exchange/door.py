@@ -392,14 +392,16 @@ def within_row_filter(values: Mapping[str, Any], row_filter: Mapping[str, Any]) 
 
 
 def _check_consent(grant: Grant, subjects: Iterable[str]) -> None:
-    """Every data subject of a record read under a consent grant must have consented, not withdrawn, and to
-    every field the grant reads: a consent to a data agreement names its fields, and a grant reading more rests
-    on no consent (refused naming the fields it lacks). A consent naming no fields covers them all."""
+    """Every data subject of a record read under a consent grant must have consented, not withdrawn, for the
+    grant's purpose and to every field the grant reads: a consent to a data agreement names its purpose and
+    fields, and a grant for another purpose or reading more fields rests on no consent (refused, naming the
+    fields it lacks). A consent recorded without an agreement covers every field and purpose."""
     now = timezone.now()
     needed = set(grant.fields)
     for subject in subjects:
-        consents = list(ConsentRecord.objects.filter(subject_hash=subject_hash(subject), resource=grant.resource,
-                                                     consumer=grant.consumer))
+        consents = [c for c in ConsentRecord.objects.filter(
+            subject_hash=subject_hash(subject), resource=grant.resource, consumer=grant.consumer)
+            if not c.agreement_ref or c.purpose.strip() == grant.purpose.strip()]
         in_force = [c for c in consents if c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now)]
         if any(not c.fields or needed <= set(c.fields) for c in in_force):
             continue

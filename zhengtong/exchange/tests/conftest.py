@@ -120,8 +120,9 @@ def make_grant(city: dict[str, Any], persons_resource: Resource) -> Callable[...
                                   "valid_until": today + dt.timedelta(days=365)}
         values.update(terms)
         basis = values.pop("basis", "legal")
+        purpose = values.pop("purpose", "治安管理核验身份")
         return actions.issue_grant(None, consumer=consumer or city["other"], resource=persons_resource,
-                                   terms=actions.Terms(fields=list(fields), **values), purpose="治安管理核验身份",
+                                   terms=actions.Terms(fields=list(fields), **values), purpose=purpose,
                                    basis=basis, legal_basis="《治安管理处罚法》")
 
     return make

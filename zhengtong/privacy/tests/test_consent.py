@@ -64,7 +64,7 @@ def citizen(citizen_user: User) -> Citizen:
 @pytest.fixture
 def consent_grant(make_grant: Callable[..., Grant]) -> Grant:
     """A grant on consent reading what the agreement covers (a consent covers its agreement's fields only)."""
-    return make_grant(basis="consent", fields=("resident_id", "name"))
+    return make_grant(basis="consent", fields=("resident_id", "name"), purpose=PURPOSE)
 
 
 def gateway_call(client: Client, credential: str, key: str = person(1)) -> tuple[int, str]:
@@ -167,7 +167,7 @@ def test_a_consent_covers_only_the_fields_of_its_agreement(
         consumer_client: tuple[ApiClient, str]) -> None:
     narrow, _ = actions.publish_agreement(governance, terms(persons_resource, city["other"],
                                                             data_elements=["name", "phone"]))
-    grant = make_grant(basis="consent", fields=("name", "phone", "birth_date"))
+    grant = make_grant(basis="consent", fields=("name", "phone", "birth_date"), purpose=PURPOSE)
     consent = actions.give_consent(citizen_user, narrow, actions.individual_for(citizen))
     assert consent.exchange_record is not None and consent.exchange_record.fields == ["name", "phone"]
     response = client.get(f"{GATEWAY}/{person(1)}", {"purpose": PURPOSE},
@@ -181,10 +181,21 @@ def test_a_consent_covers_only_the_fields_of_its_agreement(
     assert gateway_call(client, consumer_client[1])[0] == 200
 
 
+def test_a_consent_covers_only_the_purpose_of_its_agreement(
+        client: Client, persons: Registry, agreement: DataAgreement, citizen: Citizen, citizen_user: User,
+        make_grant: Callable[..., Grant], consumer_client: tuple[ApiClient, str]) -> None:
+    """The same consumer, resource and fields, but a grant for another purpose than the one consented to."""
+    grant = make_grant(basis="consent", fields=("resident_id", "name"), purpose="上门走访核查")
+    actions.give_consent(citizen_user, agreement, actions.individual_for(citizen))
+    assert gateway_call(client, consumer_client[1]) == (403, "consent_missing")
+    Grant.objects.filter(pk=grant.pk).update(purpose=f" {PURPOSE} ")  # the agreement's purpose: covered
+    assert gateway_call(client, consumer_client[1])[0] == 200
+
+
 def test_a_consent_recorded_without_an_agreement_still_covers_every_field(
         client: Client, persons: Registry, make_grant: Callable[..., Grant], citizen_user: User,
         persons_resource: Resource, city: dict[str, Any], consumer_client: tuple[ApiClient, str]) -> None:
-    make_grant(basis="consent")  # all five fields
+    make_grant(basis="consent", purpose=PURPOSE)  # all five fields
     legacy = exchange_actions.give_consent(citizen_user, subject=person(1), resource=persons_resource,
                                            consumer=city["other"], purpose=PURPOSE)
     assert legacy.fields == []

@@ -50,7 +50,7 @@ def gateway_call(credential: str) -> Any:
 def test_a_citizen_gives_and_withdraws_consent_and_the_gateway_follows(
         agreement: DataAgreement, citizen_user: User, make_grant: Callable[..., Grant],
         consumer_client: tuple[ApiClient, str]) -> None:
-    make_grant(basis="consent", fields=("name", "phone"))
+    make_grant(basis="consent", fields=("name", "phone"), purpose=PURPOSE)
     credential = consumer_client[1]
     assert gateway_call(credential).json()["code"] == "consent_missing"
     client = english(citizen_user)

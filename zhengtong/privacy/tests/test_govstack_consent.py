@@ -113,7 +113,7 @@ def test_a_system_of_the_office_configures_and_a_citizen_consents_and_withdraws_
         spec: dict[str, Any], client: Client, persons: Registry, persons_resource: Resource,
         make_grant: Callable[..., Grant], office_system: Caller, consumer_client: tuple[ApiClient, str],
         citizen_user: User) -> None:
-    make_grant(basis="consent", fields=("resident_id", "name"))
+    make_grant(basis="consent", fields=("resident_id", "name"), purpose=PURPOSE)
     policy = conforms(spec, "post", "/config/policy/", office_system.call("post", "/config/policy/", {"policy": {
         "id": "", "name": "云溪市个人信息保护政策", "version": "", "url": "https://www.yunxi.gov.cn/privacy/v1",
         "dataRetentionPeriodDays": 365}}))
@@ -152,7 +152,7 @@ def test_a_revision_through_the_api_asks_again(spec: dict[str, Any], client: Cli
                                                persons_resource: Resource, make_grant: Callable[..., Grant],
                                                office_system: Caller, consumer_system: Caller,
                                                consumer_client: tuple[ApiClient, str], citizen_user: User) -> None:
-    make_grant(basis="consent", fields=("resident_id", "name"))
+    make_grant(basis="consent", fields=("resident_id", "name"), purpose=PURPOSE)
     agreement = office_system.call("post", "/config/data-agreement/", agreement_body(persons_resource)).json()[
         "dataAgreement"]
     individual = office_system.call("post", "/config/individual/", {"individual": {"externalId": person(1)}}).json()[
