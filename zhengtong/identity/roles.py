@@ -126,8 +126,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "core.view_officialcalendaryear",
         "core.add_officialcalendaryear",
         "core.change_officialcalendaryear",
-        # Service items are defined for the whole platform by its operators (政务服务管理).
+        # Service items are defined for the whole platform by its operators (政务服务管理), who also see
+        # each department's workload (and so may make leaders, who do).
         "services.define_serviceitem",
+        "services.supervise_worktask",
     ],
 }
 

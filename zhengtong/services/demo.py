@@ -825,9 +825,10 @@ class _Player:
         clock = _Clock()
         clock.mark(story.moments[0])
         token = f"demo-{self.seed}-{story.number:04d}"
-        application = applying.start_draft(user, item, token=token)
-        if application.submission_token != token:
+        if Application.objects.filter(applicant=user, item=item, status=ApplicationStatus.DRAFT).exclude(
+                submission_token=token).exists():
             return  # the applicant's draft of another story (seeded before with more applications): leave it
+        application = applying.start_draft(user, item, token=token)
         self._fill(rng, story, user, application, complete="submit" in story.moves)
         pauses: dict[int, list[dt.date | None]] = {}
         for move, moment in zip(story.moves, story.moments[1:], strict=True):

@@ -34,8 +34,11 @@ Where the spec leaves a choice open, this is what the API does:
   `file` or as base64 text in the form field `file`. The `url` it answers is an opaque, signed reference for
   the uploader's own application (valid 7 days); it is not a download address.
 * `GET /applications`: a citizen's own submitted applications; for staff, the applications with a task they
-  may open on the workbench (their queues', their own, their department's for supervisors). Personal values in
-  the answers are masked for staff without identity.reveal_personal_data. `PUT /applications/{fileId}` is the
+  may open on the workbench (their queues', their own, their department's for supervisors). Staff see the
+  answers as the workbench shows them: values the government held masked by their registry fields' own rules,
+  the applicant's answers masked unless the staff member holds identity.reveal_personal_data, and then each
+  application (or task) read in full is audited as services.view_application. Lists show applicants' names
+  masked to staff. `PUT /applications/{fileId}` is the
   applicant's correction (补正) while the department has sent it back: changed answers and replacement documents;
   the process continues. Staff do not change a citizen's answers: they return the application for correction.
 * Status: `PENDING` while submitted or in review, `SENDBACK` while waiting for the applicant's correction,
@@ -52,7 +55,8 @@ Where the spec leaves a choice open, this is what the API does:
   month or year of the period (`startDate`..`endDate`, both included; the last 30 days when not given). Counted
   are the decisions made in the period: `approved`, `rejected`, `sentBack` (returned for correction) and
   `processed` (their sum), from the applications' results; with `operator` (a staff member's name) or `role` (a
-  role code), from the tasks that operator or role decided. An unknown `registrationName` answers 404.
+  role code), from the tasks that operator or role decided: only staff and department systems count by
+  `operator` or `role` (anyone else 403). An unknown `registrationName` answers 404.
 * Errors use the platform's body {code, message, details[{field, reason}]}, fields named as in the request
   (`formData.data.reason`, `documentUrls[0]`, `data.outcome`). Bad input answers 400 (also where the spec lists
   no 400), an unknown id 404, a request that conflicts with the state (correcting an application nobody sent back,
@@ -320,11 +324,15 @@ def _eform(item: ServiceItem, *, with_schema: bool) -> dict[str, Any]:
     return form
 
 
-def _form_values(application: Application, *, reveal: bool) -> dict[str, dict[str, Any]]:
-    """The answers and the values the government held, each `{"value", "label"}` (and `source` when held),
-    masked unless the reader may see personal data."""
+def _form_values(application: Application, user: User, *, task: WorkTask | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """The answers and the values the government held, each `{"value", "label"}` (and `source` when held): the
+    applicant's own in full; to staff as the workbench shows them (task_actions.read_application: held values
+    masked by their fields' rules, answers in full only to staff with the right, which is audited)."""
     values = {}
-    for row in task_queries.answer_rows(application, reveal=reveal):
+    rows = task_queries.answer_rows(application, reveal=True, applicant=True) \
+        if application.applicant_id == user.pk else task_actions.read_application(user, application, task=task)
+    for row in rows:
         value = {"value": row["value"], "label": row["label"]}
         if row["source"]:
             value["source"] = row["source"]
@@ -347,7 +355,7 @@ def _application_data(application: Application, user: User) -> dict[str, Any]:
     return {"applicantId": str(application.applicant_id),
             "applicationName": task_queries.applicant_name(application, reveal=reveal),
             "created": _time(application.created_at),
-            "formData": {"eFormId": application.item.code, "data": _form_values(application, reveal=reveal)},
+            "formData": {"eFormId": application.item.code, "data": _form_values(application, user)},
             "documentUrls": _document_urls(application)}
 
 
@@ -366,7 +374,7 @@ def _current_task(application: Application) -> WorkTask | None:
 
 def _application_row(application: Application, user: User) -> dict[str, Any]:
     task = _current_task(application)
-    reveal = _reveal(user, application)
+    reveal = application.applicant_id == user.pk  # a list shows staff names masked, as the workbench's queue does
     row: dict[str, Any] = {
         "fileId": application.reference, "mainTaskId": application.reference,
         "taskTitle": task.name if task is not None else application.get_status_display(),
@@ -410,7 +418,7 @@ def _task_detail(task: WorkTask, user: User) -> dict[str, Any]:
                                  "required": True},
                      "reason": {"type": "string", "description": _("needed to reject or to return for correction")}}
     return {**_task_common(task), "taskName": task.name, "formVariables": variables,
-            "data": _form_values(task.application, reveal=task_queries.may_reveal(user))}
+            "data": _form_values(task.application, user, task=task)}
 
 
 # --- lists --------------------------------------------------------------------------------------------------------
@@ -835,6 +843,13 @@ def _decisions(start: dt.date, end: dt.date, operator: str, role: str) -> list[t
             + [(name, day, "SENDBACK", n) for name, day, n in returned])
 
 
+def _check_counts_people(request: HttpRequest) -> None:
+    """Counts by operator or role tell how a named official decides: for staff and department systems only."""
+    actor = _actor(request)
+    if not (isinstance(actor, ApiClient) or task_queries.is_staff(actor)):
+        raise NotPermitted(_("Only staff and department systems count decisions by operator or role."))
+
+
 @_route("GET", "/data/statistics", tags=["Statistics API"], operation_id="Statistics")
 def statistics(request: HttpRequest, startDate: dt.date | None = None,  # noqa: N803
                endDate: dt.date | None = None, registrationName: str | None = None,  # noqa: N803
@@ -845,6 +860,8 @@ def statistics(request: HttpRequest, startDate: dt.date | None = None,  # noqa: 
         raise_if_problems([FieldProblem("timeframe", _("Give day, week, month or year."))])
     start, end = _period(startDate, endDate)
     operator, role, name = (operator or "").strip(), (role or "").strip(), (registrationName or "").strip()
+    if operator or role:
+        _check_counts_people(request)
     items = ServiceItem.objects.filter(Q(status=ItemStatus.PUBLISHED) | Q(applications__decided_at__isnull=False))
     if name:
         items = items.filter(name=name)

@@ -38,7 +38,9 @@ from zhengtong.privacy.models import HiddenAccess
 from zhengtong.registries.models import Registry, RegistryField
 
 # Reads of registries and calls to departments' own APIs (proxied resources) that named the person.
-ACCESS_ACTIONS = ("exchange.read", "exchange.reveal", "exchange.search", "exchange.export", "exchange.read_service")
+ACCESS_ACTIONS = ("exchange.read", "exchange.reveal", "exchange.search", "exchange.export", "exchange.read_service",
+                  # Staff handling an application saw what the applicant and the registries told it, in full.
+                  "services.view_application")
 # Kept in the trail as written; shown translated.
 MY_DATA_PURPOSE = gettext_noop("data subject access")
 DOWNLOAD_PURPOSE = gettext_noop("data subject access: a downloaded copy")
@@ -193,7 +195,9 @@ class Access:
     @property
     def action_label(self) -> str:
         return {"exchange.read": _("read a record"), "exchange.reveal": _("revealed full values"),
-                "exchange.search": _("search"), "exchange.export": _("export")}.get(self.action, self.action)
+                "exchange.search": _("search"), "exchange.export": _("export"),
+                "exchange.read_service": _("asked a department's service"),
+                "services.view_application": _("viewed your application")}.get(self.action, self.action)
 
 
 def _english() -> bool:

@@ -63,6 +63,10 @@ POST_CHECK_DAYS = 20  # staff check a commitment's real document within 20 worki
 MAX_TEXT = 200
 MAX_TEXTAREA = 2000
 MAX_NOTE = 2000
+# A number is typed in at most 30 characters and has at most 16 digits before the point: "1e1000000" is short
+# text but a million-digit integer.
+MAX_NUMBER_TEXT = 30
+MAX_NUMBER_DIGITS = 16
 QUESTION_TYPES = ("text", "textarea", "number", "date", "choice", "yes_no")
 
 
@@ -170,12 +174,17 @@ def clean_answer(question: Question, raw: Any) -> tuple[Any, list[FieldProblem]]
             return problem(_("Keep it to %(n)d characters.") % {"n": limit})
         return text, []
     if question.type == "number":
+        if len(text) > MAX_NUMBER_TEXT:
+            return problem(_("Keep it to %(n)d characters.") % {"n": MAX_NUMBER_TEXT})
         try:
             number = decimal.Decimal(text.replace(",", ""))
         except decimal.InvalidOperation:
             return problem(_("Enter a number, like 12 or 3.5."))
         if not number.is_finite():
             return problem(_("Enter a number, like 12 or 3.5."))
+        if number.adjusted() >= MAX_NUMBER_DIGITS:  # checked before _json_value makes it an int
+            return problem(_("Enter a number with at most %(n)d digits before the decimal point.")
+                           % {"n": MAX_NUMBER_DIGITS})
         return _json_value(number), []
     if question.type == "date":
         try:
@@ -262,20 +271,37 @@ def _obtainable(actor: User, material: Material, records: Mapping[str, Mapping[s
     return ""
 
 
+def _resumed(actor: User, item: ServiceItem, token: str) -> Application | None:
+    """The citizen's open draft of this item, locked; a token the caller gives is kept on it (a draft's token is
+    only its handle until it is submitted), so that the same token again finds it once it is submitted."""
+    with transaction.atomic():
+        draft = Application.objects.select_for_update(of=("self",)).select_related("item", "applicant__citizen").filter(
+            applicant=actor, item=item, status=ApplicationStatus.DRAFT).first()
+        if draft is not None and token and draft.submission_token != token:
+            draft.submission_token = token
+            draft.save(update_fields=["submission_token"])
+            _audit("services.start_draft", actor, draft, {"token_replaced": True})
+    return draft
+
+
+def _by_token(actor: User, token: str) -> Application | None:
+    return Application.objects.filter(applicant=actor, submission_token=token).first() if token else None
+
+
 def start_draft(actor: User, item: ServiceItem, *, token: str = "") -> Application:
     """"Start now": the citizen's open draft of this item, or a new one with what the government holds filled
-    in and the obtainable materials obtained. A token the caller sent before finds the same application."""
+    in and the obtainable materials obtained. A token the caller sent before finds the same application, in
+    whatever status it is now."""
     _citizen(actor)
     token = (token or "").strip()
     if len(token) > 64:
         raise InvalidInput.for_field("token", _("Keep the token to %(n)d characters.") % {"n": 64})
-    if token:
-        again = Application.objects.filter(applicant=actor, submission_token=token).first()
-        if again is not None:
-            return again
+    again = _by_token(actor, token)
+    if again is not None:
+        return again
     if item.status != ItemStatus.PUBLISHED:
         raise Conflict(_("This service is not open for applications."))
-    existing = Application.objects.filter(applicant=actor, item=item, status=ApplicationStatus.DRAFT).first()
+    existing = _resumed(actor, item, token)
     if existing is not None:
         return existing
     records = _readings(actor, item)
@@ -294,8 +320,11 @@ def start_draft(actor: User, item: ServiceItem, *, token: str = "") -> Applicati
             ApplicationMaterial.objects.bulk_create(obtained)
             _audit("services.start_draft", actor, application,
                    {"prefilled": sorted(application.prefilled), "obtained": [m.material.code for m in obtained]})
-    except IntegrityError:  # the same start in another tab won the race
-        return Application.objects.get(applicant=actor, item=item, status=ApplicationStatus.DRAFT)
+    except IntegrityError:  # the same start (another tab, the same token again) won the race: find what it made
+        found = _by_token(actor, token) or _resumed(actor, item, token)
+        if found is None:
+            raise Conflict(_("Another request started this application at the same moment; try again.")) from None
+        return found
     return application
 
 

@@ -284,7 +284,8 @@ def define_item(actor: User | None, data: ItemInput) -> ServiceItem:
 
 def update_item(actor: User | None, item: ServiceItem, data: ItemInput) -> ServiceItem:
     """Change what an item says. A published item stays published: the guide shows the change at once, and
-    applications already made keep the process version they started with."""
+    applications already made keep the process version they started with; its new form and process pass the
+    same checks as at publishing (and the decision version is pinned again), or nothing changes."""
     _require(actor, item, data.responsible_department)
     values = _check(data, item)
     cooperating = list(data.cooperating_departments)
@@ -296,6 +297,8 @@ def update_item(actor: User | None, item: ServiceItem, data: ItemInput) -> Servi
             changed.append("cooperating_departments")
         for name, value in values.items():
             setattr(item, name, value)
+        if item.status == ItemStatus.PUBLISHED:
+            raise_if_problems([*validate_form(item.form), *_definition_problems(item)])
         item.updated_at = timezone.now()
         item.save()
         item.cooperating_departments.set(cooperating)
@@ -381,32 +384,40 @@ def _parse_problems(name: str, error: InvalidInput) -> list[FieldProblem]:
 
 
 def _definition_problems(item: ServiceItem) -> list[FieldProblem]:
-    """The process must be one the engine can run, with every decision table it calls uploaded; a decision
-    table chosen for the item must be one the process calls, and valid."""
+    """The process must be one the engine can run. It may call one decision table at most, and the item pins
+    its version (the engine never runs simply the latest: decision keys are global, and anyone who may upload
+    could otherwise change another department's automatic approvals). The version chosen must be of the table
+    the process calls; when none is chosen, publishing pins the latest uploaded now (in `item.decision`)."""
     try:
         parsed = engine.parse_process(item.process.bpmn_xml)
     except InvalidInput as error:
         return _parse_problems("process", error)
-    problems: list[FieldProblem] = []
+    refs = parsed.decision_refs
+    if len(refs) > 1:
+        return [FieldProblem("process", _("The process calls the decision tables %(keys)s; an item pins the "
+                                          "version of one, so its process may call one at most.")
+                             % {"keys": ", ".join(refs)})]
+    if item.decision is not None and item.decision.key not in refs:
+        return [FieldProblem("decision", _("The process %(process)s does not use the decision table %(key)s.")
+                             % {"process": parsed.key, "key": item.decision.key})]
+    if refs and item.decision is None:
+        item.decision = DecisionDefinition.objects.filter(key=refs[0]).order_by("-version").first()
+        if item.decision is None:
+            return [FieldProblem("decision", _("The process needs the decision table %(key)s; upload it first.")
+                                 % {"key": refs[0]})]
     if item.decision is not None:
-        if item.decision.key not in parsed.decision_refs:
-            problems.append(FieldProblem("decision", _("The process %(process)s does not use the decision table "
-                                                       "%(key)s.") % {"process": parsed.key, "key": item.decision.key}))
         try:
             engine.parse_decision(item.decision.dmn_xml)
+            engine.parse_process(item.process.bpmn_xml, {item.decision.key: item.decision.dmn_xml})
         except InvalidInput as error:
-            problems.extend(_parse_problems("decision", error))
-    chosen = item.decision.key if item.decision is not None else None
-    for ref in parsed.decision_refs:
-        if ref != chosen and not DecisionDefinition.objects.filter(key=ref).exists():
-            problems.append(FieldProblem("decision", _("The process needs the decision table %(key)s; upload it "
-                                                       "first.") % {"key": ref}))
-    return problems
+            return _parse_problems("decision", error)
+    return []
 
 
 def publish_item(actor: User | None, item: ServiceItem) -> ServiceItem:
     """Offer the item to citizens: it appears in the service guide and can be applied for. The form must be
-    valid against the registries as they are now, and the process one the engine can run."""
+    valid against the registries as they are now, and the process one the engine can run, with the version of
+    its decision table pinned."""
     require_permission(actor, DEFINE, item)
     with transaction.atomic():
         item = (ServiceItem.objects.select_for_update(of=("self",)).select_related("process", "decision")
@@ -415,8 +426,10 @@ def publish_item(actor: User | None, item: ServiceItem) -> ServiceItem:
             raise Conflict(_("The item is published already."))
         raise_if_problems([*validate_form(item.form), *_definition_problems(item)])
         item.status, item.updated_at = ItemStatus.PUBLISHED, timezone.now()
-        item.save(update_fields=["status", "updated_at"])
-        _audit("services.publish_item", actor, item, {"process": f"{item.process.key} v{item.process.version}"})
+        item.save(update_fields=["status", "updated_at", "decision"])
+        decision = f"{item.decision.key} v{item.decision.version}" if item.decision is not None else None
+        _audit("services.publish_item", actor, item, {"process": f"{item.process.key} v{item.process.version}",
+                                                      "decision": decision})
     return item
 
 

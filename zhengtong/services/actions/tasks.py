@@ -38,6 +38,8 @@ from zhengtong.services.workflow import engine
 
 MAX_TEXT = 2000
 DECISIONS = (TaskOutcome.APPROVE, TaskOutcome.REJECT, TaskOutcome.RETURN)
+# The roles whose queues work on applications: a task goes to one of them, never to an auditor's or a leader's.
+TRANSFER_ROLES = (roles.WINDOW_STAFF, roles.APPROVER)
 
 
 def _name(actor: User | None) -> str:
@@ -69,8 +71,16 @@ def _text(problems: list[FieldProblem], name: str, value: str, message: str) -> 
     return value
 
 
+def _lock_application(task: WorkTask) -> None:
+    """Lock the task's application row. Whatever changes an application and its tasks (withdrawal, the engine,
+    these actions) locks the application before its tasks, so two of them never wait on each other in a cycle
+    (a deadlock on PostgreSQL)."""
+    Application.objects.select_for_update(of=("self",)).only("pk").get(pk=task.application_id)
+
+
 def _locked(task: WorkTask) -> WorkTask:
-    # Only the task's row is locked; the joined rows are read as they are.
+    """The task's row locked, after its application's; the joined rows are read as they are."""
+    _lock_application(task)
     return WorkTask.objects.select_for_update(of=("self",)).select_related(
         "application__item", "application__applicant__citizen", "department", "claimed_by").get(pk=task.pk)
 
@@ -90,6 +100,31 @@ def _task_link(task: WorkTask) -> str:
     return reverse("services:task", args=[task.pk])
 
 
+# --- reading an application -------------------------------------------------------------------------------------
+
+
+def read_application(actor: User, application: Application, *, task: WorkTask | None = None
+                     ) -> list[dict[str, Any]]:
+    """The application's answers as a staff member who may open it sees them (queries.answer_rows). Seeing them
+    in full is revealing personal data (invariant 4): for staff with the right to, one audit entry names the
+    applicant, the purpose and the answers shown in full, in the request, so the reveal is accountable and the
+    applicant can find it."""
+    if not queries.is_staff(actor):
+        raise NotPermitted(_("The workbench is for staff members."))
+    reveal = queries.may_reveal(actor)
+    rows = queries.answer_rows(application, reveal=reveal)
+    if reveal:
+        resident_id = queries.applicant_resident_id(application)
+        with transaction.atomic():
+            audit.record(queries.VIEW_APPLICATION, actor_of(actor), object_type="application",
+                         object_id=application.reference or "", subjects=[resident_id] if resident_id else [],
+                         fields=[row["name"] for row in rows if row["revealed"]],
+                         purpose=queries.purpose_of(application), legal_basis=_("official duties"),
+                         case_reference=application.reference or "",
+                         detail={"task": task.pk if task is not None else None})
+    return rows
+
+
 # --- claim and release ---------------------------------------------------------------------------------------
 
 
@@ -100,6 +135,7 @@ def claim_task(actor: User, task: WorkTask) -> WorkTask:
     if not queries.in_queues(actor, current):
         raise _refuse(actor, current, _("This task is not in one of your queues."))
     with transaction.atomic():
+        _lock_application(current)
         taken = WorkTask.objects.filter(pk=task.pk, status=TaskStatus.OPEN, department_id=current.department_id,
                                         role=current.role).update(status=TaskStatus.CLAIMED, claimed_by=actor)
         if not taken:
@@ -183,7 +219,7 @@ def transfer_task(actor: User, task: WorkTask, *, reason: str, department: Depar
             involved = {d.pk for d in queries.transfer_departments(task)}
             if department.pk not in involved:
                 problems.append(FieldProblem("department", _("Choose a department this service item involves.")))
-            if role not in roles.ROLE_LABELS:
+            if role not in TRANSFER_ROLES:
                 problems.append(FieldProblem("role", _("Choose one of the staff roles.")))
             if department.pk == task.department_id and role == task.role:
                 problems.append(FieldProblem("department", _("The task is in this queue already.")))

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from zhengtong.core.errors import InvalidInput
 from zhengtong.core.evidence import MAX_BYTES, too_large_message
-from zhengtong.services.actions.applications import MAX_NOTE, MAX_TEXT, MAX_TEXTAREA, Question
+from zhengtong.services.actions.applications import MAX_NOTE, MAX_NUMBER_TEXT, MAX_TEXT, MAX_TEXTAREA, Question
 from zhengtong.services.models import Material
 
 ACCEPTED_FILES = "application/pdf,image/png,image/jpeg"
@@ -31,8 +31,8 @@ def answer_field(question: Question, *, initial: Any = None) -> forms.Field:
     if question.type == "date":
         return forms.CharField(widget=forms.DateInput(attrs={"type": "date", "autocomplete": "off"}), **common)
     if question.type == "number":
-        return forms.CharField(widget=forms.TextInput(attrs={"inputmode": "decimal", "spellcheck": "false"}),
-                               **common)
+        return forms.CharField(widget=forms.TextInput(
+            attrs={"inputmode": "decimal", "spellcheck": "false", "maxlength": MAX_NUMBER_TEXT}), **common)
     return forms.CharField(widget=forms.TextInput(attrs={"maxlength": MAX_TEXT}), **common)
 
 

@@ -35,6 +35,10 @@ TIMELINE_LABELS = {
     "services.complete_post_check": _("The department checked what you committed to"),
 }
 
+# The steps whose "note" is the applicant's own; other notes (a post-check's findings) are staff's.
+APPLICANT_NOTES = frozenset({"services.answer_correction"})
+
+
 def own_applications(user: User) -> QuerySet[Application]:
     return Application.objects.filter(applicant=user).select_related("item").order_by("-updated_at", "-pk")
 

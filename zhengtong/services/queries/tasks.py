@@ -23,9 +23,11 @@ from django.utils.translation import gettext_lazy as _
 from zhengtong.audit.models import AuditEntry
 from zhengtong.audit.queries import EntryFilters, search_entries
 from zhengtong.core import calendar, masking
+from zhengtong.exchange import door
 from zhengtong.exchange.queries.sharing import Deadlines, DueState
 from zhengtong.identity import roles, scope
 from zhengtong.identity.models import User
+from zhengtong.registries.models import Registry
 from zhengtong.services.models import (
     Application,
     ProcessDefinition,
@@ -40,6 +42,7 @@ from zhengtong.services.workflow.parsing import APPLICANT, parse_process
 SUPERVISE = "services.supervise_worktask"
 ACTIVE = (TaskStatus.OPEN, TaskStatus.CLAIMED)
 HISTORY_LIMIT = 200
+VIEW_APPLICATION = "services.view_application"  # staff shown an application in full
 
 class View(enum.StrEnum):
     MINE = "mine"  # claimed by me
@@ -234,6 +237,11 @@ def applicant_resident_id(application: Application) -> str:
     return str(citizen.resident_id).upper() if citizen is not None else ""
 
 
+def purpose_of(application: Application) -> str:
+    """The purpose staff work on an application under, as the door's reads and the audit trail record it."""
+    return f"办理 {application.item.name} {application.reference}"[:door.MAX_PURPOSE]
+
+
 def _masked(value: Any, kind: str) -> Any:
     """Resident IDs and phone numbers masked, by the registry field a question is filled from, its type, or
     failing those, by their shape."""
@@ -247,25 +255,87 @@ def _masked(value: Any, kind: str) -> Any:
     return value
 
 
-def answer_rows(application: Application, *, reveal: bool) -> list[dict[str, Any]]:
-    """The applicant's answers and the values the government held, in the form's order, with labels."""
+# A question without a registry field behind it holds a person's name when its name is "name" or
+# "<person>_name" (applicant_name, contact_name...), and an address when its name ends in "address".
+PERSON_WORDS = frozenset({"applicant", "contact", "agent", "guardian", "spouse", "person", "holder", "full"})
+
+
+def _by_name(name: str, value: Any) -> Any:
+    words = name.lower().split("_")
+    if not isinstance(value, str) or not value.strip():
+        return value
+    if words[-1] == "address":
+        return masking.mask_address(value)
+    if words[-1] == "name" and (len(words) == 1 or words[0] in PERSON_WORDS):
+        return masking.mask_name(value)
+    return value
+
+
+def _by_rule(rule: str | None, value: Any) -> Any:
+    """`value` masked by a registry field's own rule; hidden when the field is gone (None) or is shown only
+    as a reader's pseudonym (there is no reader's key here)."""
+    if rule is None or rule == "pseudonym":
+        return None if value is None else masking.FULL_MASK
+    return masking.apply_rule(rule, value)
+
+
+def _answer_masked(name: str, value: Any, kind: str, rule: str | None) -> Any:
+    """An answer masked for staff without the right: by its question's registry field when that field masks,
+    else IDs and phones, else names and addresses by the question's name."""
+    if rule not in (None, "none"):
+        return _by_rule(rule, value)
+    shown = _masked(value, kind)
+    return shown if shown != value else _by_name(name, value)
+
+
+def _field_rules(sources: Iterable[str]) -> dict[str, str]:
+    """"<registry code>.<field>" → the field's own masking rule (door.default_rule), from the registries'
+    schemas; a source whose registry or field no longer exists is left out."""
+    wanted = [source.partition(".") for source in sources]
+    rules = {}
+    for registry in Registry.objects.filter(code__in={code for code, _dot, _field in wanted}):
+        by_name = door.codec_for(registry).schema.by_name
+        for code, _dot, name in wanted:
+            if code == registry.code and name in by_name:
+                rules[f"{code}.{name}"] = door.default_rule(by_name[name])
+    return rules
+
+
+def answer_rows(application: Application, *, reveal: bool, applicant: bool = False) -> list[dict[str, Any]]:
+    """The applicant's answers and the values the government held, in the form's order, with labels.
+
+    The applicant (`applicant`) reads their own in full. Staff see a held value masked by its registry field's
+    own rule whatever their right: their governed view of the record is the door's read on the task page. An
+    answer is the applicant's word to the department: staff who may reveal personal data (`reveal`) see it in
+    full ("revealed" marks the values that are masked for others, so the reveal can be audited); others see it
+    masked by the registry field its question is filled from, else IDs and phones by type or shape, and names
+    and addresses by the question's name (PERSON_WORDS)."""
     questions = [q for q in application.item.form if isinstance(q, Mapping) and q.get("name")]
     labels = {q["name"]: str(q.get("label") or q["name"]) for q in questions}
-    kinds = {q["name"]: str((q.get("prefill") or {}).get("field") or q.get("type") or "") for q in questions}
+    prefills: dict[str, Mapping[str, Any]] = {q["name"]: q["prefill"] for q in questions
+                                              if isinstance(q.get("prefill"), Mapping)}
+    kinds = {q["name"]: str(prefills.get(q["name"], {}).get("field") or q.get("type") or "") for q in questions}
+    sources = {name: f"{p.get('registry', '')}.{p.get('field', '')}" for name, p in prefills.items()}
     names = [q["name"] for q in questions]
     names += [n for n in [*application.prefilled, *application.answers] if n not in names]
+    held_sources = [str(h.get("source") or "") for h in application.prefilled.values() if isinstance(h, Mapping)]
+    rules = {} if applicant else _field_rules([*held_sources, *sources.values()])
     rows = []
     for name in names:
         held = application.prefilled.get(name)
+        revealed = False
         if isinstance(held, Mapping):
             value, source = held.get("value"), str(held.get("label") or held.get("source") or "")
+            shown = value if applicant else _by_rule(rules.get(str(held.get("source") or "")), value)
         elif name in application.answers:
             value, source = application.answers[name], ""
+            masked = _answer_masked(name, value, kinds.get(name, ""), rules.get(sources.get(name, "")))
+            revealed = reveal and not applicant and masked != value
+            shown = value if reveal or applicant else masked
         else:
             continue
-        shown = value if reveal else _masked(value, kinds.get(name, ""))
         rows.append({"name": name, "label": labels.get(name, name), "value": shown, "source": source,
-                     "masked": shown != value})
+                     "masked": shown != value, "revealed": revealed})
     return rows
 
 
@@ -281,10 +351,12 @@ def registries_of(application: Application) -> list[str]:
 
 
 def history(application: Application) -> list[AuditEntry]:
-    """The application's steps, oldest first: its audit entries."""
+    """The application's steps, oldest first: its audit entries (staff viewing it in full are not steps: the
+    audit trail has them)."""
     if not application.reference:
         return []
-    entries = search_entries(EntryFilters(object_type="application", object_id=application.reference))
+    entries = search_entries(EntryFilters(object_type="application", object_id=application.reference)).exclude(
+        action=VIEW_APPLICATION)
     return list(entries[:HISTORY_LIMIT])[::-1]
 
 

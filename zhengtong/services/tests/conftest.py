@@ -8,12 +8,13 @@ and factories for published service items and submitted applications.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from zhengtong.exchange.tests.conftest import *  # noqa: F403
@@ -143,3 +144,22 @@ def make_application(db: Any) -> Callable[..., Application]:
         return application
 
     return make
+
+
+def run_together(*calls: Callable[[], None]) -> None:
+    """Run the calls in threads at the same moment (each on its own database connection, closed after), for
+    race tests on PostgreSQL."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], None]) -> None:
+        try:
+            barrier.wait()
+            call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -7,7 +7,6 @@ another citizen cannot see or touch the draft."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +38,7 @@ from zhengtong.services.models import (
     TaskKind,
     WorkTask,
 )
+from zhengtong.services.tests.conftest import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -398,22 +398,13 @@ def test_another_citizen_cannot_see_or_touch_the_draft(applicant: User, item: Se
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no row locks: writers queue anyway")
 def test_two_racing_submits_make_one_application(applicant: User, item: ServiceItem) -> None:
     draft = _ready(applicant, item)
-    barrier = threading.Barrier(2)
     references: list[str] = []
 
     def submit() -> None:
-        try:
-            barrier.wait()
-            references.append(str(actions.submit_application(applicant, Application.objects.get(pk=draft.pk),
-                                                             token=draft.submission_token).reference))
-        finally:
-            connection.close()
+        references.append(str(actions.submit_application(applicant, Application.objects.get(pk=draft.pk),
+                                                         token=draft.submission_token).reference))
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(submit, submit)
     assert len(references) == 2 and references[0] == references[1]
     assert Application.objects.filter(applicant=applicant).count() == 1
     assert WorkTask.objects.filter(application=draft, kind=TaskKind.REVIEW).count() == 1

@@ -16,7 +16,15 @@ from zhengtong.identity.models import DataScope, User
 from zhengtong.registries.models import Registry
 from zhengtong.services.actions import items as actions
 from zhengtong.services.actions.definitions import upload_decision
-from zhengtong.services.models import ItemStatus, ItemType, Material, MaterialSource, ProcessDefinition, ServiceItem
+from zhengtong.services.models import (
+    DecisionDefinition,
+    ItemStatus,
+    ItemType,
+    Material,
+    MaterialSource,
+    ProcessDefinition,
+    ServiceItem,
+)
 from zhengtong.services.tests.conftest import shipped
 
 QUESTIONS = [
@@ -176,6 +184,22 @@ def test_a_decision_table_must_be_one_the_process_calls(
     assert "does not use the decision table" in problems(error)["decision"]
     actions.update_item(definer, item, item_input(city, instant_process, decision=decision))
     assert actions.publish_item(definer, item).status == ItemStatus.PUBLISHED
+
+
+def test_a_published_item_keeps_a_process_it_can_run_when_changed(
+        definer: User, city: dict[str, Any], persons: Registry, single_process: ProcessDefinition,
+        instant_process: ProcessDefinition, senior_decision: DecisionDefinition) -> None:
+    """Changing a published item passes the publishing checks: a process calling a decision table gets its
+    version pinned; a decision table the process does not call is refused and the item stays as it was."""
+    item = actions.publish_item(definer, actions.define_item(definer, item_input(city, single_process)))
+    with pytest.raises(InvalidInput) as error:
+        actions.update_item(definer, item, item_input(city, single_process, decision=senior_decision))
+    assert "does not use the decision table" in problems(error)["decision"]
+    item.refresh_from_db()
+    assert (item.process, item.decision) == (single_process, None)
+    actions.update_item(definer, item, item_input(city, instant_process))
+    item.refresh_from_db()
+    assert (item.process, item.decision) == (instant_process, senior_decision)
 
 
 def test_withdrawing_takes_a_published_item_out(

@@ -302,8 +302,10 @@ def _timeline(application: Application) -> list[dict[str, Any]]:
                          else str(detail["outcome"]))
         if detail.get("status") and entry.action == "services.application.decided":
             notes.append(str(ApplicationStatus(detail["status"]).label))
-        notes += [f"{name}: {detail[key]}" for key, name in (("reason", _("Reason")), ("note", _("Your note")))
-                  if detail.get(key)]
+        if detail.get("reason"):
+            notes.append(f"{_('Reason')}: {detail['reason']}")
+        if detail.get("note") and entry.action in queries.APPLICANT_NOTES:  # staff's post-check note is internal
+            notes.append(f"{_('Your note')}: {detail['note']}")
         rows.append({"entry": entry, "label": queries.TIMELINE_LABELS[entry.action], "notes": notes,
                      "who": _("You") if entry.actor_kind == "citizen" else entry.actor_department})
     return rows

@@ -36,7 +36,6 @@ from zhengtong.services.queries import tasks as queries
 from zhengtong.services.workflow import engine
 
 PER_PAGE = 25
-TRANSFER_ROLES = (roles.WINDOW_STAFF, roles.APPROVER)
 
 HISTORY_LABELS = {
     "services.submit_application": gettext_lazy("Application submitted"),
@@ -52,6 +51,7 @@ HISTORY_LABELS = {
     "services.remind_deadline": gettext_lazy("Deadline reminder sent to staff"),
     "services.overdue_notice": gettext_lazy("Overdue notice sent to staff"),
     "services.download_material": gettext_lazy("Material downloaded"),
+    "services.demo_restate_dates": gettext_lazy("Dates set by the demo seed"),
 }
 
 
@@ -109,7 +109,7 @@ class TransferForm(forms.Form):
     def __init__(self, *args: Any, task: WorkTask, user: User, **kwargs: Any):
         super().__init__(*args, **kwargs)
         queues = [(f"queue:{d.pk}:{role}", f"{d.name} · {roles.ROLE_LABELS[role]}")
-                  for d in queries.transfer_departments(task) for role in TRANSFER_ROLES
+                  for d in queries.transfer_departments(task) for role in actions.TRANSFER_ROLES
                   if not (d.pk == task.department_id and role == task.role)]
         people = [(f"user:{u.pk}", u.display_name) for u in queries.colleagues(task, exclude=user)]
         choices: list[Any] = [("", _("Choose where to"))]
@@ -210,7 +210,7 @@ def _records(user: User, application: Application) -> list[dict[str, Any]]:
             continue
         try:
             reading = door.read_record(door.Reader.staff(user), registry, resident_id,
-                                       purpose=f"办理 {application.item.name} {application.reference}",
+                                       purpose=queries.purpose_of(application),
                                        case_reference=application.reference or "")
         except door.Refused as refused:
             shown.append({"registry": registry, "refusal": refused.message, "rows": []})
@@ -265,7 +265,7 @@ def _task_page(request: HttpRequest, user: User, task: WorkTask, *, status: int 
         "task": task, "application": application, "mine": mine, "may_claim": may_claim,
         "countdown": queries.countdowns(deadlines, [task.due]).get(task.due) if task.due else None,
         "applicant": queries.applicant_name(application, reveal=reveal), "reveal": reveal,
-        "answers": queries.answer_rows(application, reveal=reveal), "records": _records(user, application),
+        "answers": actions.read_application(user, application, task=task), "records": _records(user, application),
         "materials": application.materials.select_related("material").order_by("material__position", "pk"),
         "history": _history(application), "steps": queries.tasks_of(application), "diagram": _diagram(application),
         "trace": application.decision_trace, "role_label": roles.ROLE_LABELS.get(task.role, task.role),

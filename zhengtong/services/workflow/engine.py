@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import structlog
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -61,6 +62,7 @@ from zhengtong.services.workflow.parsing import (
     build_spec,
     parse_decision,
     parse_process,
+    read_stored_process,
 )
 
 __all__ = ["ParsedDecision", "ParsedProcess", "complete", "diagram", "fire_timers", "parse_decision",
@@ -70,6 +72,7 @@ __all__ = ["ParsedDecision", "ParsedProcess", "complete", "diagram", "fire_timer
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**CAMUNDA_CONFIG,
                                                                      ServiceTask: BpmnTaskSpecConverter}))
 SCRIPT_ENGINE = expressions.SafeScriptEngine()
+log = structlog.get_logger("zhengtong.services.workflow")
 OPEN_TASK = (TaskStatus.OPEN, TaskStatus.CLAIMED)
 
 # Parsed processes never change (a new upload is a new version), so they are cached by the file's digest; the
@@ -82,23 +85,20 @@ def _parsed_process(application: Application) -> ParsedProcess:
     process = application.process
     assert process is not None, "an application's process is set when it starts"
     if process.digest not in _parsed:
-        _parsed[process.digest] = parse_process(process.bpmn_xml)
+        _parsed[process.digest] = read_stored_process(process.bpmn_xml)
     return _parsed[process.digest]
 
 
 def _decisions(application: Application, refs: tuple[str, ...]) -> list[DecisionDefinition]:
-    """The decision table versions a process runs with: the item's own for its key, else the latest."""
-    chosen = {}
+    """The decision table versions a process runs with: the one the item pinned when it was published, never
+    simply the latest (decision keys are global: anyone who may upload could change another department's
+    automatic approvals)."""
     item_decision = application.item.decision
     for ref in refs:
-        if item_decision is not None and item_decision.key == ref:
-            chosen[ref] = item_decision
-        else:
-            latest = DecisionDefinition.objects.filter(key=ref).order_by("-version").first()
-            if latest is None:
-                raise Conflict(_("The process needs the decision table %(key)s, which is missing.") % {"key": ref})
-            chosen[ref] = latest
-    return list(chosen.values())
+        if item_decision is None or item_decision.key != ref:
+            raise Conflict(_("The service item %(item)s names no version of the decision table %(key)s that its "
+                             "process needs.") % {"item": application.item.code, "key": ref})
+    return [item_decision] if refs and item_decision is not None else []
 
 
 def _new_workflow(application: Application, parsed: ParsedProcess) -> BpmnWorkflow:
@@ -225,7 +225,11 @@ def _departments(application: Application, department: str) -> list[Department]:
     if department == COOPERATING:
         return list(item.cooperating_departments.order_by("code")) or [item.responsible_department]
     if department:
-        return [Department.objects.get(code=department)]
+        found = Department.objects.filter(code=department).first()
+        if found is None:
+            raise Conflict(_("The process names the department %(code)s, which no longer exists.")
+                           % {"code": department})
+        return [found]
     return [item.responsible_department]
 
 
@@ -414,18 +418,22 @@ def resume_after_correction(application: Application, actor: Any) -> None:
 
 def fire_timers() -> int:
     """Worker entry: refresh every open application waiting on a BPMN timer (SpiffWorkflow reads the clock
-    itself); the number of applications whose timers fired."""
+    itself); the number of applications whose timers fired. One application that fails is logged and left as
+    it was (its own transaction rolls back); the others' timers still fire."""
     fired = 0
     waiting = Application.objects.filter(waiting_for_timer=True, status__in=(
         ApplicationStatus.SUBMITTED, ApplicationStatus.IN_REVIEW, ApplicationStatus.CORRECTION))
-    for pk in waiting.values_list("pk", flat=True):
-        with transaction.atomic():
-            row = _locked(Application(pk=pk))
-            workflow = _load(row)
-            before = len(workflow.get_tasks(state=TaskState.COMPLETED))
-            workflow.refresh_timers()
-            _advance(row, workflow, _parsed_process(row), None)
-            fired += len(workflow.get_tasks(state=TaskState.COMPLETED)) > before
+    for pk in waiting.order_by("pk").values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                row = _locked(Application(pk=pk))
+                workflow = _load(row)
+                before = len(workflow.get_tasks(state=TaskState.COMPLETED))
+                workflow.refresh_timers()
+                _advance(row, workflow, _parsed_process(row), None)
+                fired += len(workflow.get_tasks(state=TaskState.COMPLETED)) > before
+        except Exception:  # noqa: BLE001 - one broken application must not stop every later one's timers
+            log.exception("services.timer_failed", application=pk)
     return fired
 
 

@@ -95,7 +95,7 @@ def _known_roles() -> set[str]:
     return set(roles.ROLE_LABELS) | {APPLICANT}
 
 
-def _user_step(node: Any) -> tuple[UserStep | None, str]:
+def _user_step(node: Any, stored: bool) -> tuple[UserStep | None, str]:
     groups = (node.get(f"{{{CAMUNDA_NS}}}candidateGroups") or "").strip()
     if not groups:
         return None, _("a user task needs camunda:candidateGroups (a role, or role@DEPARTMENT).")
@@ -103,17 +103,19 @@ def _user_step(node: Any) -> tuple[UserStep | None, str]:
         return None, _("give one candidate group per user task, not a list.")
     role, _at, department = groups.partition("@")
     role, department = role.strip(), department.strip()
-    if role not in _known_roles():
+    if not stored and role not in _known_roles():
         return None, _("unknown role “%(role)s”.") % {"role": role}
     if role == APPLICANT and department:
         return None, _("the applicant step takes no department.")
-    if department and department != COOPERATING and not Department.objects.filter(code=department).exists():
+    if (not stored and department and department != COOPERATING
+            and not Department.objects.filter(code=department).exists()):
         return None, _("unknown department code “%(code)s”.") % {"code": department}
     return UserStep(node.get("id"), node.get("name") or node.get("id"), role, department), ""
 
 
-def _check_elements(process: Any) -> tuple[dict[str, UserStep], dict[str, str], dict[str, str]]:
-    """The platform's own checks of the executable process, before SpiffWorkflow reads it."""
+def _check_elements(process: Any, stored: bool) -> tuple[dict[str, UserStep], dict[str, str], dict[str, str]]:
+    """The platform's own checks of the executable process, before SpiffWorkflow reads it; of a `stored` version
+    only those that do not depend on the database (roles and departments were checked at upload)."""
     ns = {"bpmn": BPMN_NS}
     for node in process.iter(f"{{{BPMN_NS}}}scriptTask"):
         raise _refuse("bpmn_file", _where(node), _("script tasks are not allowed: scripts would run code on the "
@@ -123,7 +125,7 @@ def _check_elements(process: Any) -> tuple[dict[str, UserStep], dict[str, str], 
                                                    "people do."))
     steps: dict[str, UserStep] = {}
     for node in process.iter(f"{{{BPMN_NS}}}userTask"):
-        step, problem = _user_step(node)
+        step, problem = _user_step(node, stored)
         if step is None:
             raise _refuse("bpmn_file", _where(node), problem)
         steps[step.element_id] = step
@@ -174,20 +176,7 @@ def _spiff_problem(error: ValidationException) -> str:
 def parse_process(bpmn_xml: str, decisions: dict[str, str] | None = None) -> ParsedProcess:
     """Validate a BPMN file. `decisions` (key -> DMN file) are the decision tables its business rule tasks may
     name; by default the latest uploaded version of each."""
-    root = _xml(bpmn_xml, "bpmn_file")
-    try:
-        BpmnValidator().validate(root)
-    except ValidationException as error:
-        raise _refuse("bpmn_file", _("line %(line)s") % {"line": error.line_number},
-                      _("not valid BPMN 2.0: %(message)s") % {"message": str(error)}) from error
-    executable = root.xpath("bpmn:process[@isExecutable='true']", namespaces={"bpmn": BPMN_NS})
-    if not executable:
-        raise _refuse("bpmn_file", "", _("no executable process: mark the process as executable "
-                                         "(isExecutable=\"true\", the modeler's “Executable” box)."))
-    if len(executable) > 1:
-        raise _refuse("bpmn_file", executable[1].get("id"), _("only one executable process per file."))
-    process = executable[0]
-    steps, topics, rule_tasks = _check_elements(process)
+    process, (steps, topics, rule_tasks) = _read(bpmn_xml, stored=False)
     refs = tuple(dict.fromkeys(rule_tasks.values()))
     if decisions is None:
         decisions = latest_decisions(refs)
@@ -203,6 +192,32 @@ def parse_process(bpmn_xml: str, decisions: dict[str, str] | None = None) -> Par
         raise _refuse("bpmn_file", "", _spiff_problem(error)) from error
     return ParsedProcess(key=process.get("id"), name=process.get("name") or process.get("id"), bpmn_xml=bpmn_xml,
                          user_steps=steps, service_topics=topics, rule_tasks=rule_tasks)
+
+
+def read_stored_process(bpmn_xml: str) -> ParsedProcess:
+    """A stored version, as its applications run it: it was validated at upload, so what the database holds now
+    (a department's code, a decision table's versions) does not make it unreadable."""
+    process, (steps, topics, rule_tasks) = _read(bpmn_xml, stored=True)
+    return ParsedProcess(key=process.get("id"), name=process.get("name") or process.get("id"), bpmn_xml=bpmn_xml,
+                         user_steps=steps, service_topics=topics, rule_tasks=rule_tasks)
+
+
+def _read(bpmn_xml: str, *, stored: bool) -> tuple[Any, tuple[dict[str, UserStep], dict[str, str], dict[str, str]]]:
+    """The file's executable process and what _check_elements found in it."""
+    root = _xml(bpmn_xml, "bpmn_file")
+    try:
+        BpmnValidator().validate(root)
+    except ValidationException as error:
+        raise _refuse("bpmn_file", _("line %(line)s") % {"line": error.line_number},
+                      _("not valid BPMN 2.0: %(message)s") % {"message": str(error)}) from error
+    executable = root.xpath("bpmn:process[@isExecutable='true']", namespaces={"bpmn": BPMN_NS})
+    if not executable:
+        raise _refuse("bpmn_file", "", _("no executable process: mark the process as executable "
+                                         "(isExecutable=\"true\", the modeler's “Executable” box)."))
+    if len(executable) > 1:
+        raise _refuse("bpmn_file", executable[1].get("id"), _("only one executable process per file."))
+    process = executable[0]
+    return process, _check_elements(process, stored)
 
 
 def latest_decisions(keys: tuple[str, ...]) -> dict[str, str]:
