@@ -25,6 +25,7 @@ from zhengtong.exchange.tests.conftest import person
 from zhengtong.identity import actions as identity
 from zhengtong.identity import roles
 from zhengtong.identity.models import User
+from zhengtong.privacy.queries import accesses as privacy_accesses
 from zhengtong.services.actions import tasks as actions
 from zhengtong.services.models import Application, ServiceItem, TaskKind, TaskStatus, WorkTask
 from zhengtong.services.queries import tasks as queries
@@ -150,6 +151,10 @@ def test_the_registration_api_audits_answers_returned_in_full(
     assert listed[0]["additionalMeta"]["data"]["applicantName"]["value"] == "王**"  # lists show names masked
     entries = AuditEntry.objects.filter(action=queries.VIEW_APPLICATION, object_id=application.reference)
     assert entries.count() == 2  # the task and the application file; the list revealed nothing
+    # The applicant finds both among the accesses to their data, and the clerk's masked views not at all.
+    seen = privacy_accesses.visible_accesses(application.applicant)
+    assert set(seen.values_list("pk", flat=True)) >= set(entries.values_list("pk", flat=True))
+    assert not seen.filter(action=queries.VIEW_APPLICATION, actor_id=str(window_clerk_ca.pk)).exists()
 
 
 # --- lock order ---------------------------------------------------------------------------------------------------
